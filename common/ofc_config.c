@@ -64,20 +64,13 @@ static cfg_opt_t tls_opts[] = {
 
 static cfg_opt_t root_opts[] = {
     /* "" means "not given": home then comes from $OFC_HOME or the executable. */
-    CFG_STR("home", "", CFGF_NONE),
-    CFG_STR("node", "ESNODE", CFGF_NONE),
-    CFG_STR("sid", "ofcmail", CFGF_NONE),
-    CFG_STR("connect", "", CFGF_NONE),
-    CFG_STR("bin_dir", "bin", CFGF_NONE),
-    CFG_STR("log_dir", "log", CFGF_NONE),
-    CFG_STR("var_dir", "var", CFGF_NONE),
-    CFG_STR("user", "ofcmail", CFGF_NONE),
-    CFG_STR("pg_bindir", "", CFGF_NONE),
-    CFG_STR("log_level", "info", CFGF_NONE),
-    CFG_STR("time_zone", "UTC", CFGF_NONE),
-    CFG_SEC("ports", port_opts, CFGF_NONE),
-    CFG_SEC("tls", tls_opts, CFGF_NONE),
-    CFG_END(),
+    CFG_STR("home", "", CFGF_NONE),         CFG_STR("node", "ESNODE", CFGF_NONE),
+    CFG_STR("sid", "ofcmail", CFGF_NONE),   CFG_STR("connect", "", CFGF_NONE),
+    CFG_STR("bin_dir", "bin", CFGF_NONE),   CFG_STR("log_dir", "log", CFGF_NONE),
+    CFG_STR("var_dir", "var", CFGF_NONE),   CFG_STR("user", "ofcmail", CFGF_NONE),
+    CFG_STR("pg_bindir", "", CFGF_NONE),    CFG_STR("log_level", "info", CFGF_NONE),
+    CFG_STR("time_zone", "UTC", CFGF_NONE), CFG_SEC("ports", port_opts, CFGF_NONE),
+    CFG_SEC("tls", tls_opts, CFGF_NONE),    CFG_END(),
 };
 
 /* ---- errors and validation ------------------------------------------ */
@@ -127,7 +120,8 @@ static int parse_port(cfg_t *cfg, cfg_opt_t *opt, const char *value, void *resul
 
     errno = 0;
     long n = strtol(value, &end, 10);
-    if (value[0] == '\0' || *end != '\0' || errno == ERANGE)
+    /* Digits only: strtol would also take " 25", "+25" and "0x19". */
+    if (!isdigit((unsigned char)value[0]) || *end != '\0' || errno == ERANGE)
         return invalid_value(cfg, opt, value, "1-65535");
     *(long *)result = n;
     return 0;
@@ -321,8 +315,8 @@ static char *default_home(char **error_r)
         } else {
             char *cwd = getcwd(NULL, 0);
             if (cwd == NULL) {
-                *error_r = ofc_xasprintf("cannot resolve OFC_HOME=%s: getcwd: %s", env,
-                                         strerror(errno));
+                *error_r =
+                    ofc_xasprintf("cannot resolve OFC_HOME=%s: getcwd: %s", env, strerror(errno));
                 return NULL;
             }
             home = ofc_xasprintf("%s/%s", cwd, env);
@@ -427,11 +421,9 @@ int ofc_config_load(const char *path, struct ofc_config **cfg_r, char **error_r)
     FILE *fp = NULL;
 
     *cfg_r = NULL;
-    char *home = default_home(error_r);
-    if (home == NULL) {
-        free(c);
-        return -1;
-    }
+    /* Not fatal yet: the file may name its home itself. */
+    char *home_error = NULL;
+    char *home = default_home(&home_error);
 
     /* An explicitly named file must exist; the default one may be absent. */
     const char *env = getenv("OFC_CONFIG");
@@ -439,7 +431,7 @@ int ofc_config_load(const char *path, struct ofc_config **cfg_r, char **error_r)
         c->path = ofc_xstrdup(path);
     } else if (env != NULL && env[0] != '\0') {
         c->path = ofc_xstrdup(env);
-    } else {
+    } else if (home != NULL) {
         char *candidate = ofc_xasprintf("%s/%s", home, OFC_CONFIG_FILE);
         if (access(candidate, F_OK) == 0)
             c->path = candidate;
@@ -471,6 +463,11 @@ int ofc_config_load(const char *path, struct ofc_config **cfg_r, char **error_r)
 
     /* The file's own `home` wins over the environment and the executable. */
     if (c->home[0] == '\0') {
+        if (home == NULL) {
+            *error_r = home_error;
+            home_error = NULL;
+            goto fail;
+        }
         free(c->home);
         c->home = home;
     } else {
@@ -478,6 +475,7 @@ int ofc_config_load(const char *path, struct ofc_config **cfg_r, char **error_r)
         strip_trailing_slashes(c->home);
     }
     home = NULL;
+    free(home_error);
 
     for (char *p = c->node; *p != '\0'; p++)
         *p = (char)toupper((unsigned char)*p);
@@ -496,6 +494,7 @@ fail:
     if (fp != NULL)
         (void)fclose(fp);
     free(home);
+    free(home_error);
     ofc_config_free(&c);
     return -1;
 }
@@ -557,7 +556,7 @@ char *ofc_config_conninfo(const struct ofc_config *cfg)
     char *socket_dir = ofc_config_pgsocket_dir(cfg);
     ofc_strbuf_puts(&sb, "host=");
     append_conninfo_value(&sb, socket_dir);
-    ofc_strbuf_puts(&sb, " port=5432 dbname=ofcmail");
+    ofc_strbuf_puts(&sb, " port=5432 dbname=ofcmail user=ofcmail");
     free(socket_dir);
     return ofc_strbuf_detach(&sb);
 }

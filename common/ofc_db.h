@@ -21,11 +21,11 @@ struct ofc_db;
 
 /* Result of ofc_db_transaction()'s callback and of the helper itself. */
 enum ofc_db_tx_result {
-    OFC_DB_OK = 0,         /* committed */
-    OFC_DB_ERROR = -1,     /* rolled back; *error_r says why; do not retry blindly */
-    OFC_DB_RETRY = -2,     /* callback: serialization failure or deadlock seen; helper retries */
-    OFC_DB_UNKNOWN = -3,   /* connection lost during COMMIT: outcome unknown */
-    OFC_DB_STOPPED = -4,   /* the stop flag was raised while waiting to reconnect */
+    OFC_DB_OK = 0,       /* committed */
+    OFC_DB_ERROR = -1,   /* rolled back; *error_r says why; do not retry blindly */
+    OFC_DB_RETRY = -2,   /* callback: serialization failure or deadlock seen; helper retries */
+    OFC_DB_UNKNOWN = -3, /* connection lost during COMMIT: outcome unknown */
+    OFC_DB_STOPPED = -4, /* the stop flag was raised while waiting to reconnect */
 };
 
 /*
@@ -74,8 +74,8 @@ void ofc_db_set_wake_fd(struct ofc_db *db, int fd);
  * the handle is then disconnected (SQLSTATE the server's, else 08006) and
  * ofc_db_ensure() reconnects. Without a connection: NULL, SQLSTATE 08003.
  */
-PGresult *ofc_db_query(struct ofc_db *db, const char *sql, int nparams,
-                       const char *const *params) __attribute__((warn_unused_result));
+PGresult *ofc_db_query(struct ofc_db *db, const char *sql, int nparams, const char *const *params)
+    __attribute__((warn_unused_result));
 /* Like ofc_db_query() but discards the result. Returns 0 or -1. */
 int ofc_db_exec(struct ofc_db *db, const char *sql, int nparams, const char *const *params)
     __attribute__((warn_unused_result));

@@ -43,6 +43,10 @@ static const char *const level_labels[] = {"ERROR", "WARN", "INFO", "DEBUG", "TR
 /* mkdir -p with mode 0750; existing directories are fine. */
 static int mkdir_p(const char *dir, char **error_r)
 {
+    if (dir[0] == '\0') {
+        *error_r = ofc_xstrdup("empty log directory name");
+        return -1;
+    }
     char *path = ofc_xstrdup(dir);
     int ret = 0;
 
@@ -127,8 +131,8 @@ void ofc_log_reopen(void)
          * is all we can do without recursing into ourselves.
          */
         int err = errno;
-        char *msg = ofc_xasprintf("ofcmail: cannot reopen log file %s: %s\n", log_path,
-                                  strerror(err));
+        char *msg =
+            ofc_xasprintf("ofcmail: cannot reopen log file %s: %s\n", log_path, strerror(err));
         ssize_t ignored = write(STDERR_FILENO, msg, strlen(msg));
         (void)ignored;
         free(msg);

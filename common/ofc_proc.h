@@ -49,11 +49,17 @@ struct ofc_proc_def {
     void (*notify)(struct ofc_proc *proc, const char *channel, const char *payload);
     /* Parameters were re-read. May be NULL. */
     void (*refresh)(struct ofc_proc *proc);
-    /* Before exit. May be NULL. */
+    /* Before exit, also after a failed init(). May be NULL. */
     void (*cleanup)(struct ofc_proc *proc);
 };
 
-/* Runs the process; returns the exit status for main() to return. */
+/*
+ * Runs the process; returns the exit status for main() to return: 0 after
+ * --help, --version or SIGTERM/SIGINT; 1 when the configuration, the log
+ * file, the registration (no `process` row for this node, type and
+ * instance) or def->init fails; 2 on a usage error. Signal handling is
+ * process-wide, so one ofc_proc_main() runs per process.
+ */
 int ofc_proc_main(const struct ofc_proc_def *def, int argc, char **argv);
 
 struct ofc_config *ofc_proc_config(struct ofc_proc *proc);
@@ -75,7 +81,11 @@ const char *ofc_proc_param(struct ofc_proc *proc, const char *name, const char *
 long long ofc_proc_param_int(struct ofc_proc *proc, const char *name, long long dflt);
 bool ofc_proc_param_bool(struct ofc_proc *proc, const char *name, bool dflt);
 
-/* Asks the wait loop to call def->work() again at once (more work is queued). */
+/*
+ * Asks the wait loop to call def->work() again at once (more work is
+ * queued). Safe from any thread and from signal handlers (it writes one
+ * byte to the loop's self-pipe).
+ */
 void ofc_proc_wake(struct ofc_proc *proc);
 
 #endif

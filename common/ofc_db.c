@@ -41,7 +41,7 @@
 #define OFC_DB_SLEEP_SLICE_MS 50
 
 /* SQLSTATEs we set ourselves for errors libpq reports without one. */
-#define SQLSTATE_CONNECTION_FAILURE       "08006"
+#define SQLSTATE_CONNECTION_FAILURE        "08006"
 #define SQLSTATE_CONNECTION_DOES_NOT_EXIST "08003"
 
 struct ofc_db_stmt {
@@ -334,6 +334,25 @@ static int prepare_now(struct ofc_db *db, const struct ofc_db_stmt *s)
 }
 
 /*
+ * Server notices (and a FATAL the server sends just before it closes an
+ * idle session) would otherwise go to libpq's default: stderr, which a
+ * daemon does not read. They belong in our log, on one line.
+ */
+static void on_notice(void *arg, const PGresult *res)
+{
+    const struct ofc_db *db = arg;
+    const char *severity = PQresultErrorField(res, PG_DIAG_SEVERITY_NONLOCALIZED);
+    const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+    char *msg = one_line(PQresultErrorMessage(res));
+    bool bad =
+        severity != NULL && (strcmp(severity, "ERROR") == 0 || strcmp(severity, "FATAL") == 0 ||
+                             strcmp(severity, "PANIC") == 0);
+    ofc_log(bad ? OFC_LOG_WARN : OFC_LOG_DEBUG, "database (backend %d) says [%s] %s",
+            db->backend_pid, state != NULL ? state : "-----", msg);
+    free(msg);
+}
+
+/*
  * Makes a fresh session look like the last one: schema search path,
  * backend pid, prepared statements, LISTENs. Returns 0 or -1.
  */
@@ -343,11 +362,11 @@ static int setup_session(struct ofc_db *db)
      * Pin the search path so that unqualified table names always mean
      * ofcmail's tables, whatever the role's or database's defaults say.
      */
-    PGresult *res = check_result(
-        db, PQexecParams(db->conn,
-                         "SELECT pg_catalog.set_config('search_path', '" OFC_DB_SCHEMA
-                         "', false), pg_catalog.pg_backend_pid()",
-                         0, NULL, NULL, NULL, NULL, 0));
+    PGresult *res =
+        check_result(db, PQexecParams(db->conn,
+                                      "SELECT pg_catalog.set_config('search_path', '" OFC_DB_SCHEMA
+                                      "', false), pg_catalog.pg_backend_pid()",
+                                      0, NULL, NULL, NULL, NULL, 0));
     if (res == NULL)
         return -1;
     db->backend_pid = (int)ofc_db_value_ll(res, 0, 1, 0);
@@ -378,11 +397,13 @@ int ofc_db_connect(struct ofc_db *db, char **error_r)
     } else if (PQstatus(db->conn) != CONNECTION_OK) {
         set_error(db, SQLSTATE_CONNECTION_FAILURE, PQerrorMessage(db->conn));
         drop_connection(db);
-    } else if (setup_session(db) != 0) {
-        drop_connection(db);
     } else {
-        db->ever_connected = true;
-        return 0;
+        (void)PQsetNoticeReceiver(db->conn, on_notice, db);
+        if (setup_session(db) == 0) {
+            db->ever_connected = true;
+            return 0;
+        }
+        drop_connection(db);
     }
     if (error_r != NULL)
         *error_r = ofc_xstrdup(db->error[0] != '\0' ? db->error : "cannot connect");
@@ -488,8 +509,8 @@ PGresult *ofc_db_query_bin(struct ofc_db *db, const char *sql, int nparams,
     clear_error(db);
     if (!require_conn(db))
         return NULL;
-    return check_result(db, PQexecParams(db->conn, sql, nparams, NULL, values, lengths, formats,
-                                         result_format));
+    return check_result(
+        db, PQexecParams(db->conn, sql, nparams, NULL, values, lengths, formats, result_format));
 }
 
 static struct ofc_db_stmt *find_stmt(struct ofc_db *db, const char *name)

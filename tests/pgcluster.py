@@ -9,6 +9,9 @@ its directory belongs to that user.
 As a library:   c = PgCluster(dir); c.start(); c.conninfo(); c.stop()
 As a command:   pgcluster.py start DIR   (writes DIR/conninfo)
                 pgcluster.py stop DIR    (stops it and removes DIR)
+                pgcluster.py restart DIR [SECONDS]
+                                         (fast stop, SECONDS down, start again
+                                          on the same port: reconnect tests)
 """
 import glob
 import os
@@ -168,10 +171,20 @@ class PgCluster:
 
 
 def main(argv):
-    if len(argv) != 3 or argv[1] not in ("start", "stop"):
-        sys.stderr.write("usage: pgcluster.py start|stop DIR\n")
+    if (len(argv) == 3 and argv[1] in ("start", "stop")) or \
+            (len(argv) in (3, 4) and argv[1] == "restart"):
+        pass
+    else:
+        sys.stderr.write("usage: pgcluster.py start|stop DIR | restart DIR [SECONDS]\n")
         return 2
     c = PgCluster(argv[2])
+    if argv[1] == "restart":
+        try:
+            c.load().restart(float(argv[3]) if len(argv) == 4 else 0.0)
+        except (OSError, ValueError, subprocess.CalledProcessError) as e:
+            sys.stderr.write("%s\n%s\n" % (e, getattr(e, "stdout", "") or ""))
+            return 1
+        return 0
     if argv[1] == "start":
         c.stop(remove=True)  # a cluster left behind by a killed run
         try:

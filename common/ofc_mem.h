@@ -39,7 +39,10 @@ struct ofc_strbuf {
     size_t cap;
 };
 
-#define OFC_STRBUF_INIT {NULL, 0, 0}
+#define OFC_STRBUF_INIT                                                                            \
+    {                                                                                              \
+        NULL, 0, 0                                                                                 \
+    }
 
 void ofc_strbuf_init(struct ofc_strbuf *sb);
 void ofc_strbuf_reserve(struct ofc_strbuf *sb, size_t extra);

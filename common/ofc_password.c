@@ -57,9 +57,8 @@ int ofc_password_hash(const char *password, char **hash_r, char **error_r)
         *error_r = ofc_xasprintf("cannot get random bytes for a salt: %s", strerror(errno));
         return -1;
     }
-    const char *salt =
-        crypt_gensalt_rn(PASSWORD_PREFIX, 0, (const char *)rnd, (int)sizeof(rnd), setting,
-                         (int)sizeof(setting));
+    const char *salt = crypt_gensalt_rn(PASSWORD_PREFIX, 0, (const char *)rnd, (int)sizeof(rnd),
+                                        setting, (int)sizeof(setting));
     explicit_bzero(rnd, sizeof(rnd));
     if (crypt_failed(salt)) {
         *error_r = ofc_xasprintf("cannot make a yescrypt salt: %s", strerror(errno));

@@ -177,7 +177,7 @@ class Node:
     def sql(self, query, *params, check=True):
         """Runs one statement in schema ofc; returns rows as lists of strings
         (None for NULL). Parameters travel as psql variables, quoted by psql."""
-        args = ["psql", "-X", "-q", "-A", "-t", "-F", "\x1f", "-R", "\x1e", "-P", "null=\x00NULL",
+        args = ["psql", "-X", "-q", "-A", "-t", "-F", "\x1f", "-R", "\x1e", "-P", "null=\x01NULL",
                 "-v", "ON_ERROR_STOP=1"]
         for i, p in enumerate(params, 1):
             args += ["-v", "p%d=%s" % (i, p)]
@@ -203,7 +203,7 @@ class Node:
         rows = []
         for line in out.split("\x1e"):
             line = line.lstrip("\n")
-            rows.append([None if v == "\x00NULL" else v for v in line.split("\x1f")])
+            rows.append([None if v == "\x01NULL" else v for v in line.split("\x1f")])
         return rows
 
     def value(self, query, *params):

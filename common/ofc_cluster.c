@@ -25,6 +25,7 @@
 
 /* libofc. */
 #include "ofc_cluster.h"
+#include "ofc_fs.h"
 #include "ofc_config.h"
 #include "ofc_db.h"
 #include "ofc_log.h"
@@ -138,30 +139,6 @@ bool ofc_cluster_exists(const struct ofc_cluster *cl)
 
 /* ---- helpers --------------------------------------------------------- */
 
-/* mkdir -p; new directories get `mode`, existing ones are left alone. */
-static int mkdir_p(const char *dir, mode_t mode, char **error_r)
-{
-    char *path = ofc_xstrdup(dir);
-    int ret = 0;
-
-    for (char *p = path + 1;; p++) {
-        if (*p != '/' && *p != '\0')
-            continue;
-        char saved = *p;
-        *p = '\0';
-        if (mkdir(path, mode) < 0 && errno != EEXIST) {
-            *error_r = ofc_xasprintf("cannot create directory %s: %s", path, strerror(errno));
-            ret = -1;
-            break;
-        }
-        *p = saved;
-        if (saved == '\0')
-            break;
-    }
-    free(path);
-    return ret;
-}
-
 /*
  * nftw() has no user pointer; the first failure is kept per thread so
  * that two threads removing trees do not mix up their errors.
@@ -238,7 +215,7 @@ static int check_socket_path(const struct ofc_cluster *cl, char **error_r)
  */
 static int prepare_socket_dir(const struct ofc_cluster *cl, char **error_r)
 {
-    if (mkdir_p(cl->socket_dir, 0750, error_r) < 0)
+    if (ofc_mkdir_p(cl->socket_dir, 0750, 0755, error_r) < 0)
         return -1;
     if (chmod(cl->socket_dir, 0750) < 0) {
         *error_r = ofc_xasprintf("cannot set mode 0750 on %s: %s", cl->socket_dir, strerror(errno));
@@ -566,7 +543,7 @@ int ofc_cluster_init(struct ofc_cluster *cl, char **error_r)
         return -1;
 
     char *parent = parent_dir(cl->data_dir);
-    int rc = mkdir_p(parent, 0750, error_r);
+    int rc = ofc_mkdir_p(parent, 0750, 0755, error_r);
     free(parent);
     if (rc < 0)
         return -1;
@@ -658,7 +635,7 @@ int ofc_cluster_start(struct ofc_cluster *cl, bool *started_r, char **error_r)
         return -1;
     }
     if (refuse_root("start", error_r) < 0 || check_socket_path(cl, error_r) < 0 ||
-        prepare_socket_dir(cl, error_r) < 0 || mkdir_p(cl->log_dir, 0750, error_r) < 0)
+        prepare_socket_dir(cl, error_r) < 0 || ofc_mkdir_p(cl->log_dir, 0750, 0755, error_r) < 0)
         return -1;
     if (ofc_cluster_running(cl, &running, error_r) < 0)
         return -1;

@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 /* libofc. */
+#include "ofc_fs.h"
 #include "ofc_log.h"
 #include "ofc_mem.h"
 
@@ -40,44 +41,6 @@ static atomic_int log_level = OFC_LOG_INFO;
 static const char *const level_names[] = {"error", "warn", "info", "debug", "trace"};
 static const char *const level_labels[] = {"ERROR", "WARN", "INFO", "DEBUG", "TRACE"};
 
-/* mkdir -p with mode 0750; existing directories are fine. */
-static int mkdir_p(const char *dir, char **error_r)
-{
-    if (dir[0] == '\0') {
-        *error_r = ofc_xstrdup("empty log directory name");
-        return -1;
-    }
-    char *path = ofc_xstrdup(dir);
-    int ret = 0;
-
-    for (char *p = path + 1;; p++) {
-        if (*p != '/' && *p != '\0')
-            continue;
-        char saved = *p;
-        *p = '\0';
-        if (mkdir(path, 0750) < 0 && errno != EEXIST) {
-            *error_r = ofc_xasprintf("cannot create directory %s: %s", path, strerror(errno));
-            ret = -1;
-            break;
-        }
-        *p = saved;
-        if (saved == '\0')
-            break;
-    }
-    if (ret == 0) {
-        struct stat st;
-        if (stat(dir, &st) < 0) {
-            *error_r = ofc_xasprintf("cannot stat directory %s: %s", dir, strerror(errno));
-            ret = -1;
-        } else if (!S_ISDIR(st.st_mode)) {
-            *error_r = ofc_xasprintf("%s is not a directory", dir);
-            ret = -1;
-        }
-    }
-    free(path);
-    return ret;
-}
-
 static int open_log_file(const char *path)
 {
     return open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOCTTY, 0640);
@@ -91,7 +54,7 @@ int ofc_log_open(const char *dir, const char *file_name, bool to_stderr, char **
     /* Lines carry local time; make sure the zone is read once, up front. */
     tzset();
     if (dir != NULL) {
-        if (mkdir_p(dir, error_r) < 0)
+        if (ofc_mkdir_p(dir, 0750, 0755, error_r) < 0)
             return -1;
         path = ofc_xasprintf("%s/%s", dir, file_name);
         fd = open_log_file(path);

@@ -39,9 +39,8 @@ fi
 # there is no default password.
 cred="$prefix/etc/credentials"
 if [ ! -f "$cred" ]; then
-    umask 077
-    gen() { head -c 18 /dev/urandom | base64 | tr -d '/+=' | head -c 20; }
-    printf 'ADMIN %s\nORAPOST %s\ndemo %s\n' "$(gen)" "$(gen)" "$(gen)" > "$cred"
+    gen() { head -c 18 /dev/urandom | base64 | tr -d "/+=" | head -c 20; }
+    (umask 077 && printf 'ADMIN %s\nORAPOST %s\ndemo %s\n' "$(gen)" "$(gen)" "$(gen)" > "$cred")
     chmod 0600 "$cred"
 fi
 pw() { awk -v u="$1" '$1 == u { print $2 }' "$cred"; }
@@ -57,7 +56,7 @@ ofcmail node ESNODE is ready under $prefix.
   Configuration  $prefix/etc/ofcmail.conf
   Logs           $prefix/log/ofcmail/
   Database       embedded PostgreSQL, data in $prefix/var/ofcmail/pgdata,
-                 socket only: psql "host=$prefix/var/ofcmail/run dbname=ofcmail user=ofcmail"
+                 socket only: psql "host=$prefix/var/ofcmail/run dbname=ofcmail user=ofcmail options=-csearch_path=ofc"
                  (run psql as root or as the ofcmail user)
   Accounts       ADMIN, ORAPOST and demo; passwords in $cred (root only)
   Status         $prefix/bin/ofcsetup status

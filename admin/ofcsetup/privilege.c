@@ -22,6 +22,7 @@
 
 /* libofc. */
 #include "ofc_config.h"
+#include "ofc_fs.h"
 #include "ofc_log.h"
 #include "ofc_mem.h"
 
@@ -77,41 +78,11 @@ static int create_user(const char *user, char **error_r)
     return 0;
 }
 
-/* mkdir -p for the parents of a node directory: root's, world-searchable. */
-static int make_parents(const char *dir, char **error_r)
-{
-    char *path = ofc_xstrdup(dir);
-    int ret = 0;
-    for (char *p = path + 1; *p != '\0'; p++) {
-        if (*p != '/')
-            continue;
-        *p = '\0';
-        if (mkdir(path, 0755) < 0 && errno != EEXIST) {
-            *error_r = ofc_xasprintf("cannot create directory %s: %s", path, strerror(errno));
-            ret = -1;
-        }
-        *p = '/';
-        if (ret < 0)
-            break;
-    }
-    free(path);
-    return ret;
-}
-
 /* The node's own directory: created if missing, then owned by the run user, mode 0750. */
 static int give_dir(const char *dir, uid_t uid, gid_t gid, char **error_r)
 {
-    if (make_parents(dir, error_r) < 0)
+    if (ofc_mkdir_p(dir, 0750, 0755, error_r) < 0)
         return -1;
-    if (mkdir(dir, 0750) < 0 && errno != EEXIST) {
-        *error_r = ofc_xasprintf("cannot create directory %s: %s", dir, strerror(errno));
-        return -1;
-    }
-    struct stat st;
-    if (stat(dir, &st) < 0 || !S_ISDIR(st.st_mode)) {
-        *error_r = ofc_xasprintf("%s is not a directory", dir);
-        return -1;
-    }
     if (chown(dir, uid, gid) < 0 || chmod(dir, 0750) < 0) {
         *error_r = ofc_xasprintf("cannot give %s to the run user: %s", dir, strerror(errno));
         return -1;

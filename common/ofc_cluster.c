@@ -93,32 +93,13 @@ const char *ofc_cluster_log_file(const struct ofc_cluster *cl)
     return cl->log_file;
 }
 
-/* libpq's quoting: single quotes when needed, '\' before ' and \. */
-static void append_conninfo_value(struct ofc_strbuf *sb, const char *value)
-{
-    bool quote = value[0] == '\0';
-    for (const char *p = value; *p != '\0' && !quote; p++)
-        quote = *p == ' ' || *p == '\t' || *p == '\n' || *p == '\r' || *p == '\'' || *p == '\\';
-    if (!quote) {
-        ofc_strbuf_puts(sb, value);
-        return;
-    }
-    ofc_strbuf_putc(sb, '\'');
-    for (const char *p = value; *p != '\0'; p++) {
-        if (*p == '\'' || *p == '\\')
-            ofc_strbuf_putc(sb, '\\');
-        ofc_strbuf_putc(sb, *p);
-    }
-    ofc_strbuf_putc(sb, '\'');
-}
-
 char *ofc_cluster_conninfo(const struct ofc_cluster *cl, const char *dbname)
 {
     struct ofc_strbuf sb = OFC_STRBUF_INIT;
     ofc_strbuf_puts(&sb, "host=");
-    append_conninfo_value(&sb, cl->socket_dir);
+    ofc_conninfo_append_value(&sb, cl->socket_dir);
     ofc_strbuf_printf(&sb, " port=%d dbname=", OFC_CLUSTER_PORT);
-    append_conninfo_value(&sb, dbname);
+    ofc_conninfo_append_value(&sb, dbname);
     ofc_strbuf_puts(&sb, " user=" OFC_CLUSTER_ROLE);
     return ofc_strbuf_detach(&sb);
 }
@@ -392,29 +373,11 @@ static int run_program(struct ofc_cluster *cl, const char *prog, const char *con
     return ret;
 }
 
-/* A program's output as one line: runs of white space become one space. */
-static char *squash(const char *text)
-{
-    struct ofc_strbuf sb = OFC_STRBUF_INIT;
-    bool space = false;
-    for (const char *p = text != NULL ? text : ""; *p != '\0'; p++) {
-        if (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r') {
-            space = sb.len > 0;
-            continue;
-        }
-        if (space)
-            ofc_strbuf_putc(&sb, ' ');
-        space = false;
-        ofc_strbuf_putc(&sb, *p);
-    }
-    return ofc_strbuf_detach(&sb);
-}
-
 /* "<what>: <prog> exited with status N: <its output>". */
 static char *program_failed(const char *what, const char *prog, int status,
                             const struct ofc_strbuf *out)
 {
-    char *said = squash(out->data);
+    char *said = ofc_str_one_line(out->data);
     char *msg = ofc_xasprintf("%s: %s exited with status %d%s%s", what, prog, status,
                               said[0] != '\0' ? ": " : "", said);
     free(said);
@@ -441,7 +404,7 @@ static char *last_fatal_log_line(const struct ofc_cluster *cl)
     while ((n = getline(&line, &cap, fp)) > 0) {
         if (strstr(line, "FATAL:") != NULL || strstr(line, "PANIC:") != NULL) {
             free(found);
-            found = squash(line);
+            found = ofc_str_one_line(line);
         }
     }
     free(line);

@@ -529,7 +529,7 @@ void ofc_config_free(struct ofc_config **cfg)
  * Appends a conninfo value, single-quoted with '\' escapes when it is
  * empty or holds white space, a quote or a backslash (libpq's rules).
  */
-static void append_conninfo_value(struct ofc_strbuf *sb, const char *value)
+void ofc_conninfo_append_value(struct ofc_strbuf *sb, const char *value)
 {
     bool quote = value[0] == '\0';
     for (const char *p = value; *p != '\0' && !quote; p++)
@@ -555,7 +555,7 @@ char *ofc_config_conninfo(const struct ofc_config *cfg)
     struct ofc_strbuf sb = OFC_STRBUF_INIT;
     char *socket_dir = ofc_config_pgsocket_dir(cfg);
     ofc_strbuf_puts(&sb, "host=");
-    append_conninfo_value(&sb, socket_dir);
+    ofc_conninfo_append_value(&sb, socket_dir);
     ofc_strbuf_puts(&sb, " port=5432 dbname=ofcmail user=ofcmail");
     free(socket_dir);
     return ofc_strbuf_detach(&sb);

@@ -56,6 +56,13 @@ void ofc_config_free(struct ofc_config **cfg);
  */
 char *ofc_config_conninfo(const struct ofc_config *cfg);
 
+/*
+ * Appends a conninfo value, single-quoted with libpq's escapes (\' and \\)
+ * when it is empty or holds white space, a quote or a backslash.
+ */
+struct ofc_strbuf;
+void ofc_conninfo_append_value(struct ofc_strbuf *sb, const char *value);
+
 /* <var_dir>/<SID>, <log_dir>/<SID> and the embedded cluster directories. Heap strings. */
 char *ofc_config_node_var_dir(const struct ofc_config *cfg);
 char *ofc_config_node_log_dir(const struct ofc_config *cfg);

@@ -139,27 +139,6 @@ static int sleep_ms(int ms, volatile sig_atomic_t *stop)
     }
 }
 
-/*
- * libpq's messages span several lines ("...failed: ...\n\tIs the server
- * running..."); a log line must not. Whitespace runs become one space.
- */
-static char *one_line(const char *msg)
-{
-    struct ofc_strbuf sb = OFC_STRBUF_INIT;
-    bool space = false;
-    for (const char *p = msg != NULL ? msg : ""; *p != '\0'; p++) {
-        if (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r') {
-            space = sb.len > 0;
-            continue;
-        }
-        if (space)
-            ofc_strbuf_putc(&sb, ' ');
-        space = false;
-        ofc_strbuf_putc(&sb, *p);
-    }
-    return ofc_strbuf_detach(&sb);
-}
-
 static void set_sqlstate(struct ofc_db *db, const char *state)
 {
     if (state == NULL || strlen(state) != 5) {
@@ -178,7 +157,7 @@ static void clear_error(struct ofc_db *db)
 static void set_error(struct ofc_db *db, const char *sqlstate, const char *msg)
 {
     free(db->error);
-    db->error = one_line(msg);
+    db->error = ofc_str_one_line(msg);
     set_sqlstate(db, sqlstate);
 }
 
@@ -343,7 +322,7 @@ static void on_notice(void *arg, const PGresult *res)
     const struct ofc_db *db = arg;
     const char *severity = PQresultErrorField(res, PG_DIAG_SEVERITY_NONLOCALIZED);
     const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
-    char *msg = one_line(PQresultErrorMessage(res));
+    char *msg = ofc_str_one_line(PQresultErrorMessage(res));
     bool bad =
         severity != NULL && (strcmp(severity, "ERROR") == 0 || strcmp(severity, "FATAL") == 0 ||
                              strcmp(severity, "PANIC") == 0);

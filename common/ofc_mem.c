@@ -2,6 +2,7 @@
  * ofc_mem.c - allocation wrappers and growable strings.
  */
 /* System. */
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -75,6 +76,23 @@ char *ofc_xasprintf(const char *fmt, ...)
     char *s = ofc_xvasprintf(fmt, ap);
     va_end(ap);
     return s;
+}
+
+char *ofc_str_one_line(const char *text)
+{
+    struct ofc_strbuf sb = OFC_STRBUF_INIT;
+    bool space = false;
+    for (const char *p = text != NULL ? text : ""; *p != '\0'; p++) {
+        if (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r') {
+            space = sb.len > 0;
+            continue;
+        }
+        if (space)
+            ofc_strbuf_putc(&sb, ' ');
+        space = false;
+        ofc_strbuf_putc(&sb, *p);
+    }
+    return ofc_strbuf_detach(&sb);
 }
 
 void ofc_strbuf_init(struct ofc_strbuf *sb)

@@ -21,6 +21,13 @@ char *ofc_xstrndup(const char *s, size_t len);
 char *ofc_xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 char *ofc_xvasprintf(const char *fmt, va_list ap) __attribute__((format(printf, 1, 0)));
 
+/*
+ * The text on one line: runs of white space (space, tab, CR, LF) become one
+ * space, leading and trailing white space go. For messages of libpq and of
+ * child programs, which span lines, in a log or an error line. Heap string.
+ */
+char *ofc_str_one_line(const char *text);
+
 /* Frees *p and sets it to NULL, so a second free is harmless. */
 #define OFC_FREE(p)                                                                                \
     do {                                                                                           \

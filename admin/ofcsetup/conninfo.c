@@ -14,30 +14,12 @@
 #include <libpq-fe.h>
 
 /* libofc. */
+#include "ofc_config.h"
 #include "ofc_db.h"
 #include "ofc_mem.h"
 
 /* This program. */
 #include "ofcsetup.h"
-
-/* libpq's quoting rules: single quotes when needed, '\' before ' and \. */
-static void append_value(struct ofc_strbuf *sb, const char *value)
-{
-    bool quote = value[0] == '\0';
-    for (const char *p = value; *p != '\0' && !quote; p++)
-        quote = *p == ' ' || *p == '\t' || *p == '\n' || *p == '\r' || *p == '\'' || *p == '\\';
-    if (!quote) {
-        ofc_strbuf_puts(sb, value);
-        return;
-    }
-    ofc_strbuf_putc(sb, '\'');
-    for (const char *p = value; *p != '\0'; p++) {
-        if (*p == '\'' || *p == '\\')
-            ofc_strbuf_putc(sb, '\\');
-        ofc_strbuf_putc(sb, *p);
-    }
-    ofc_strbuf_putc(sb, '\'');
-}
 
 int conninfo_without_password(const char *conninfo, char **public_r, char **error_r)
 {
@@ -63,7 +45,7 @@ int conninfo_without_password(const char *conninfo, char **public_r, char **erro
         if (sb.len > 0)
             ofc_strbuf_putc(&sb, ' ');
         ofc_strbuf_printf(&sb, "%s=", o->keyword);
-        append_value(&sb, o->val);
+        ofc_conninfo_append_value(&sb, o->val);
     }
     PQconninfoFree(opts);
     *public_r = ofc_strbuf_detach(&sb);

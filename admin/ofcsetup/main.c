@@ -65,6 +65,7 @@
 #include "ofc_config.h"
 #include "ofc_log.h"
 #include "ofc_mem.h"
+#include "ofc_privs.h"
 
 /* This program. */
 #include "ofcsetup.h"
@@ -358,7 +359,7 @@ int main(int argc, char **argv)
     status = prepare(&s);
     if (status != SETUP_EXIT_OK)
         goto out;
-    if (setup_become_run_user(s.cfg, &error) < 0) {
+    if (ofc_privs_become_run_user(s.cfg, &error) < 0) {
         setup_error("%s", error);
         free(error);
         status = SETUP_EXIT_FAILURE;

@@ -59,10 +59,6 @@ void setup_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 int setup_log_open(const struct ofc_config *cfg, char **error_r);
 bool setup_log_is_open(void);
 
-/* privilege.c: as root, make the run user, its directories, and become it. */
-int setup_become_run_user(const struct ofc_config *cfg, char **error_r)
-    __attribute__((warn_unused_result));
-
 /* prompt.c: questions on the terminal. */
 bool setup_have_terminal(void);
 /* Asks twice without echo; refuses empty and mismatching answers. Heap result. */

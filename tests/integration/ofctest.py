@@ -126,6 +126,7 @@ def run(args, env=None, input=None, timeout=120):
     e.pop("OFC_ADMIN_PASSWORD", None)
     e.pop("OFC_ORAPOST_PASSWORD", None)
     e.pop("OFC_DEMO_PASSWORD", None)
+    e.pop("OFC_OOMGR_PASSWORD", None)
     if env:
         e.update(env)
     return subprocess.run(args, input=input if input is not None else "", env=e, text=True,
@@ -161,6 +162,19 @@ class Node:
     def ofcsetup(self, *args, env=None, input=None):
         return run([os.path.join(BIN_DIR, "ofcsetup"), "-c", self.home.config] + list(args),
                    env=env, input=input)
+
+    def oomgr(self, script="", *args, login="ADMIN", password=ADMIN_PASSWORD, env=None):
+        """Runs oomgr on this node with `script` on stdin (never a terminal).
+        login goes first on the command line (None: none); the password
+        travels in $OFC_OOMGR_PASSWORD (None: not set). Extra args follow
+        the login ("@file.ofc", "--continue", ...)."""
+        argv = [os.path.join(BIN_DIR, "oomgr"), "-c", self.home.config]
+        if login is not None:
+            argv.append(login)
+        e = {} if password is None else {"OFC_OOMGR_PASSWORD": password}
+        if env:
+            e.update(env)
+        return run(argv + list(args), env=e, input=script)
 
     def create(self, *extra):
         env = {"OFC_ADMIN_PASSWORD": ADMIN_PASSWORD, "OFC_ORAPOST_PASSWORD": ORAPOST_PASSWORD}
@@ -237,3 +251,81 @@ class TestCase(unittest.TestCase):
         for n in needles:
             self.assertIn(n.lower(), lines[0].lower())
         return lines[0]
+
+
+def wait_until(fn, timeout, interval=0.05, what="condition"):
+    """Calls fn until it returns a true value, and returns that value;
+    raises AssertionError naming `what` after `timeout` seconds."""
+    import time
+    deadline = time.monotonic() + timeout
+    while True:
+        v = fn()
+        if v:
+            return v
+        if time.monotonic() >= deadline:
+            raise AssertionError("timed out after %.1f s waiting for %s" % (timeout, what))
+        time.sleep(interval)
+
+
+def pid_alive(pid):
+    """True while pid exists and is not a zombie (pids from the database may be strings)."""
+    try:
+        with open("/proc/%d/stat" % int(pid)) as f:
+            stat = f.read()
+    except (OSError, ValueError, TypeError):
+        return False
+    return stat[stat.rindex(")") + 2:][:1] != "Z"
+
+
+class Guardian:
+    """ofcguard on a node: start, stop, status, its pid and log. A Guardian
+    still running at exit is stopped (killed, if it will not stop)."""
+
+    def __init__(self, node):
+        self.node = node
+        self.exe = os.path.join(BIN_DIR, "ofcguard")
+        _cleanups.append(self._cleanup)
+
+    def run(self, *args, timeout=120):
+        return run([self.exe, "-c", self.node.home.config] + list(args), timeout=timeout)
+
+    def start(self, *args):
+        return self.run("start", *args)
+
+    def stop(self, *args):
+        return self.run("stop", *args)
+
+    def status(self):
+        return self.run("status")
+
+    @property
+    def pidfile(self):
+        return os.path.join(self.node.home.socket_dir, "ofcguard.pid")
+
+    @property
+    def logfile(self):
+        return os.path.join(self.node.home.log_dir, "%s_local_guardian01.log" % self.node.node)
+
+    def pid(self):
+        """The pid in the pid file, or None."""
+        try:
+            with open(self.pidfile) as f:
+                return int(f.read().strip())
+        except (OSError, ValueError):
+            return None
+
+    def log(self):
+        try:
+            with open(self.logfile) as f:
+                return f.read()
+        except OSError:
+            return ""
+
+    def _cleanup(self):
+        pid = self.pid()
+        if pid is None or not pid_alive(pid):
+            return
+        r = self.stop("-t", "30")
+        if r.returncode != 0 and pid_alive(pid):
+            # Its children get SIGTERM through PR_SET_PDEATHSIG.
+            os.kill(pid, signal.SIGKILL)

@@ -1,12 +1,10 @@
 /*
- * privilege.c - never run as root.
+ * ofc_privs.c - never run as root (see ofc_privs.h).
  *
- * PostgreSQL refuses to run as root, and ofcmail's processes must not
- * either. When an administrator starts ofcsetup as root, it makes sure the
- * unprivileged run user exists (config `user`, default "ofcmail"), gives
- * it the node's var and log directories, and becomes that user for good
- * before it touches anything else. Everything ofcsetup creates afterwards
- * (the cluster, the logs) therefore belongs to the run user.
+ * When an administrator starts ofcsetup or ofcguard as root, the program
+ * makes sure the unprivileged run user exists (config `user`, default
+ * "ofcmail"), gives it the node's var and log directories, and becomes
+ * that user for good before it touches anything else.
  */
 /* System. */
 #include <errno.h>
@@ -23,11 +21,8 @@
 /* libofc. */
 #include "ofc_config.h"
 #include "ofc_fs.h"
-#include "ofc_log.h"
 #include "ofc_mem.h"
-
-/* This program. */
-#include "ofcsetup.h"
+#include "ofc_privs.h"
 
 /* Where Debian keeps useradd; the first one that exists is used. */
 static const char *const useradd_paths[] = {"/usr/sbin/useradd", "/sbin/useradd"};
@@ -118,7 +113,7 @@ static int drop_to(const struct passwd *pw, char **error_r)
     return 0;
 }
 
-int setup_become_run_user(const struct ofc_config *cfg, char **error_r)
+int ofc_privs_become_run_user(const struct ofc_config *cfg, char **error_r)
 {
     if (geteuid() != 0)
         return 0;

@@ -2,8 +2,8 @@
 # From nothing to a running node: installs the Debian packages, builds,
 # installs under $OFC_PREFIX (default /opt/ofcmail), creates the embedded
 # default node ESNODE (private PostgreSQL cluster, domain COM, ADMIN,
-# ORAPOST and a demo user), starts what exists, prints how to connect, and
-# runs the test suite. Run again, it reuses the node.
+# ORAPOST and a demo user), starts the Guardian and `startup all;`, prints
+# how to connect, and runs the test suite. Run again, it reuses the node.
 #
 # Environment: OFC_PREFIX, OFC_SKIP_TESTS=1 (do not run the suite).
 set -euo pipefail
@@ -47,8 +47,15 @@ pw() { awk -v u="$1" '$1 == u { print $2 }' "$cred"; }
 
 OFC_ADMIN_PASSWORD=$(pw ADMIN) OFC_ORAPOST_PASSWORD=$(pw ORAPOST) OFC_DEMO_PASSWORD=$(pw demo) \
     "$prefix/bin/ofcsetup" create-node --demo-user=demo
-"$prefix/bin/ofcsetup" start-db
-"$prefix/bin/ofcsetup" status
+# The Guardian starts the embedded cluster, then every process an
+# administrator started; `startup all;` asks for all of them, as in the
+# Installation Guide. Both are no-ops when already done.
+if ! "$prefix/bin/ofcguard" status >/dev/null 2>&1; then
+    "$prefix/bin/ofcguard" start
+fi
+echo 'startup all;' | OFC_OOMGR_PASSWORD=$(pw ADMIN) "$prefix/bin/oomgr" ADMIN
+sleep 2  # let the Guardian start them before showing the table
+echo 'disp process;' | OFC_OOMGR_PASSWORD=$(pw ADMIN) "$prefix/bin/oomgr" ADMIN
 
 cat <<TXT
 
@@ -59,6 +66,8 @@ ofcmail node ESNODE is ready under $prefix.
                  socket only: psql "host=$prefix/var/ofcmail/run dbname=ofcmail user=ofcmail options=-csearch_path=ofc"
                  (run psql as root or as the ofcmail user)
   Accounts       ADMIN, ORAPOST and demo; passwords in $cred (root only)
+  Guardian       $prefix/bin/ofcguard status | stop | start
+  IOFCMGR        $prefix/bin/oomgr ADMIN      (then: disp process; whoami; help;)
   Status         $prefix/bin/ofcsetup status
 TXT
 

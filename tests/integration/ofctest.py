@@ -329,3 +329,25 @@ class Guardian:
         if r.returncode != 0 and pid_alive(pid):
             # Its children get SIGTERM through PR_SET_PDEATHSIG.
             os.kill(pid, signal.SIGKILL)
+
+
+def register_worker_type(node, name, executable="ofctestworker"):
+    """A process type served by ofctestworker (type=NAME), with the common
+    parameters copied from GUARDIAN's and the worker's own three. Quick
+    heartbeats, so that the health check can use short timeouts."""
+    node.sql("""
+        INSERT INTO process_type (name, executable, args, log_base, log_numbered, managed,
+                                  display_name)
+        VALUES (:'p1', :'p2', 'type=' || :'p1', lower(:'p1'), true, true, :'p1');
+        INSERT INTO process_type_parameter (type, name, value_type, default_value, min_value,
+                                            max_value, description)
+        SELECT :'p1', name, value_type, default_value, min_value, max_value, description
+          FROM process_type_parameter WHERE type = 'GUARDIAN';
+        INSERT INTO process_type_parameter (type, name, value_type, default_value) VALUES
+            (:'p1', 'Mode', 'STRING', 'run'), (:'p1', 'Echo', 'STRING', 'hello'),
+            (:'p1', 'CrashAfter', 'INT', '1');
+        UPDATE process_type_parameter SET default_value = v.value
+          FROM (VALUES ('HeartbeatInterval', '1'), ('PollInterval', '1'),
+                       ('HeartbeatTimeout', '10'), ('StopGrace', '2')) AS v(name, value)
+         WHERE type = :'p1' AND process_type_parameter.name = v.name;
+    """, name, executable)

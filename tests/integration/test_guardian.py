@@ -18,31 +18,13 @@ import signal
 import time
 import unittest
 
-from ofctest import BIN_DIR, Guardian, Node, TestCase, pid_alive, run, wait_until
+from ofctest import (BIN_DIR, Guardian, Node, TestCase, pid_alive, register_worker_type, run,
+                     wait_until)
 
 WORKER = "TESTWORKER"
 
 
-def register_type(node, name, executable="ofctestworker"):
-    """A process type served by ofctestworker (type=NAME), with the common
-    parameters copied from GUARDIAN's and the worker's own three. Quick
-    heartbeats, so that the health check can use short timeouts."""
-    node.sql("""
-        INSERT INTO process_type (name, executable, args, log_base, log_numbered, managed,
-                                  display_name)
-        VALUES (:'p1', :'p2', 'type=' || :'p1', lower(:'p1'), true, true, :'p1');
-        INSERT INTO process_type_parameter (type, name, value_type, default_value, min_value,
-                                            max_value, description)
-        SELECT :'p1', name, value_type, default_value, min_value, max_value, description
-          FROM process_type_parameter WHERE type = 'GUARDIAN';
-        INSERT INTO process_type_parameter (type, name, value_type, default_value) VALUES
-            (:'p1', 'Mode', 'STRING', 'run'), (:'p1', 'Echo', 'STRING', 'hello'),
-            (:'p1', 'CrashAfter', 'INT', '1');
-        UPDATE process_type_parameter SET default_value = v.value
-          FROM (VALUES ('HeartbeatInterval', '1'), ('PollInterval', '1'),
-                       ('HeartbeatTimeout', '10'), ('StopGrace', '2')) AS v(name, value)
-         WHERE type = :'p1' AND process_type_parameter.name = v.name;
-    """, name, executable)
+register_type = register_worker_type
 
 
 def register(node, type_, instance, desired="RUNNING", **params):

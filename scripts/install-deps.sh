@@ -29,7 +29,25 @@ if ! dpkg-query -W -f='${Status}' postgresql-common 2>/dev/null | grep -q 'insta
     fi
 fi
 
+# Debian's sendmail postinst starts (and enables) a system-wide daemon; the
+# tests run sendmail privately and ofcmail never uses a system MTA service.
+# A policy-rc.d that answers 101 ("action forbidden") keeps invoke-rc.d from
+# starting anything during this install; it is removed afterwards, and only
+# if we created it.
+policy=/usr/sbin/policy-rc.d
+own_policy=0
+if [ ! -e "$policy" ]; then
+    printf '#!/bin/sh\nexit 101\n' > "$policy"
+    chmod 0755 "$policy"
+    own_policy=1
+    trap 'rm -f "$policy"' EXIT
+fi
+
 export DEBIAN_FRONTEND=noninteractive
 echo "install-deps.sh: installing ${missing[*]}"
 apt-get update -q
 apt-get install -y -q --no-install-recommends "${missing[@]}"
+if [ "$own_policy" -eq 1 ]; then
+    rm -f "$policy"
+    trap - EXIT
+fi

@@ -340,12 +340,14 @@ static int create_tx(struct ofc_db *db, void *ctx, char **error_r)
                                                c->demo_hash, NULL, error_r) < 0)
         return OFC_DB_ERROR;
 
-    const char *const proc[] = {node_id};
+    /* Gateways serve a domain: SMTP_IN is registered as SMTP_IN.<domain>. */
+    const char *const proc[] = {node_id, domain_id};
     PGresult *res = ofc_db_query(db,
-                                 "INSERT INTO ofc.process (node_id, type, instance, desired_state)"
-                                 " SELECT $1, name, 1, 'STOPPED' FROM ofc.process_type"
-                                 " WHERE managed ORDER BY name",
-                                 1, proc);
+                                 "INSERT INTO ofc.process (node_id, type, instance, desired_state,"
+                                 " domain_id) SELECT $1, name, 1, 'STOPPED',"
+                                 " CASE WHEN name = 'SMTP_IN' THEN $2::integer END"
+                                 " FROM ofc.process_type WHERE managed ORDER BY name",
+                                 2, proc);
     if (res == NULL) {
         *error_r = ofc_xasprintf("cannot register the processes: %s", ofc_db_error(db));
         return OFC_DB_ERROR;

@@ -17,6 +17,7 @@
 #include "dir_account.h"
 #include "dir_util.h"
 #include "ofc_db.h"
+#include "ofc_pgarray.h"
 #include "ofc_mem.h"
 #include "ofc_password.h"
 
@@ -71,8 +72,8 @@ int dir_account_create(struct ofc_db *db, const struct dir_account_new *acct, lo
                           acct->quota_bytes >= 0 ? ofc_xasprintf("%lld", acct->quota_bytes) : NULL);
     (void)dir_params_add(&p, acct->first_name != NULL ? acct->first_name : "");
     (void)dir_params_add(&p, acct->last_name != NULL ? acct->last_name : "");
-    (void)dir_params_take(&p, dir_sql_text_array(default_folder_names, DEFAULT_FOLDERS));
-    (void)dir_params_take(&p, dir_sql_text_array(default_folder_uses, DEFAULT_FOLDERS));
+    (void)dir_params_take(&p, ofc_pg_text_array(default_folder_names, DEFAULT_FOLDERS));
+    (void)dir_params_take(&p, ofc_pg_text_array(default_folder_uses, DEFAULT_FOLDERS));
     /*
      * The account row, its folders and their subscriptions in one
      * statement: a bulk load of persons pays two round trips per person,
@@ -164,7 +165,7 @@ static int resolve_roles(struct ofc_db *db, long long domain_id, const char *rol
         if (*s == ',')
             s++;
     }
-    *ids_r = dir_sql_id_array(ids, n);
+    *ids_r = ofc_pg_id_array(ids, n);
     free(ids);
     return 0;
 }

@@ -35,6 +35,7 @@
 #include "dir_util.h"
 #include "ofc_addr.h"
 #include "ofc_db.h"
+#include "ofc_pgarray.h"
 #include "ofc_mem.h"
 
 /* The suffix sendmail's aliases add for the ofcmail mailer ("user1.ofcmail"). */
@@ -356,9 +357,9 @@ static int run_level(struct ofc_db *db, const struct dir_resolve_context *ctx, s
         goto out;
 
     struct dir_params p = DIR_PARAMS_INIT;
-    (void)dir_params_take(&p, dir_sql_text_array(locals, nkeys));
-    (void)dir_params_take(&p, dir_sql_text_array(fqdns, nkeys));
-    (void)dir_params_take(&p, dir_sql_id_array(objs, nobjs));
+    (void)dir_params_take(&p, ofc_pg_text_array(locals, nkeys));
+    (void)dir_params_take(&p, ofc_pg_text_array(fqdns, nkeys));
+    (void)dir_params_take(&p, ofc_pg_id_array(objs, nobjs));
     (void)dir_params_add_ll(&p, ctx->domain_id);
     (void)dir_params_add(&p, ctx->domain_fqdn);
     PGresult *res = NULL;

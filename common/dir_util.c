@@ -49,40 +49,6 @@ void dir_params_free(struct dir_params *p)
     p->n = p->cap = 0;
 }
 
-char *dir_sql_text_array(const char *const *items, size_t n)
-{
-    struct ofc_strbuf sb = OFC_STRBUF_INIT;
-    ofc_strbuf_putc(&sb, '{');
-    for (size_t i = 0; i < n; i++) {
-        if (i > 0)
-            ofc_strbuf_putc(&sb, ',');
-        if (items[i] == NULL) {
-            ofc_strbuf_puts(&sb, "NULL");
-            continue;
-        }
-        /* Always quoted, so that "NULL", "" and "a,b" stay strings. */
-        ofc_strbuf_putc(&sb, '"');
-        for (const char *s = items[i]; *s != '\0'; s++) {
-            if (*s == '"' || *s == '\\')
-                ofc_strbuf_putc(&sb, '\\');
-            ofc_strbuf_putc(&sb, *s);
-        }
-        ofc_strbuf_putc(&sb, '"');
-    }
-    ofc_strbuf_putc(&sb, '}');
-    return ofc_strbuf_detach(&sb);
-}
-
-char *dir_sql_id_array(const long long *ids, size_t n)
-{
-    struct ofc_strbuf sb = OFC_STRBUF_INIT;
-    ofc_strbuf_putc(&sb, '{');
-    for (size_t i = 0; i < n; i++)
-        ofc_strbuf_printf(&sb, i > 0 ? ",%lld" : "%lld", ids[i]);
-    ofc_strbuf_putc(&sb, '}');
-    return ofc_strbuf_detach(&sb);
-}
-
 char *dir_like_pattern(const char *wildcard)
 {
     struct ofc_strbuf sb = OFC_STRBUF_INIT;

@@ -51,15 +51,6 @@ const char *const *dir_params_values(const struct dir_params *p);
 void dir_params_free(struct dir_params *p);
 
 /*
- * A PostgreSQL array literal ('{"a","b",NULL}') of n strings (NULL items
- * become NULL elements), for unnest($1::text[]): one parameter however many
- * values there are. Heap string.
- */
-char *dir_sql_text_array(const char *const *items, size_t n);
-/* The same for ids: '{1,2,3}'. Heap string. */
-char *dir_sql_id_array(const long long *ids, size_t n);
-
-/*
  * Translates a user pattern with the wildcards '*' (any run) and '?' (one
  * character) into a LIKE pattern for "... LIKE $n ESCAPE '\'": '%', '_' and
  * '\' in the input are escaped, so they match themselves. Heap string.

@@ -32,6 +32,16 @@ char *ofc_pg_text_array(const char *const *items, size_t n)
     return ofc_strbuf_detach(&sb);
 }
 
+char *ofc_pg_id_array(const long long *ids, size_t n)
+{
+    struct ofc_strbuf sb = OFC_STRBUF_INIT;
+    ofc_strbuf_putc(&sb, '{');
+    for (size_t i = 0; i < n; i++)
+        ofc_strbuf_printf(&sb, i > 0 ? ",%lld" : "%lld", ids[i]);
+    ofc_strbuf_putc(&sb, '}');
+    return ofc_strbuf_detach(&sb);
+}
+
 void ofc_pg_text_array_free(char ***items, size_t n)
 {
     if (*items == NULL)

@@ -17,6 +17,9 @@
  */
 char *ofc_pg_text_array(const char *const *items, size_t n);
 
+/* The bigint[] literal of n ids: "{1,2,3}". Heap string; never NULL. */
+char *ofc_pg_id_array(const long long *ids, size_t n);
+
 /*
  * Parses a text[] literal as the server sends it (text result format) into
  * a new array of *n_r heap strings (NULL elements become ""). Returns 0, or

@@ -8,6 +8,7 @@
 /* libofc. */
 #include "dir_util.h"
 #include "ofc_db.h"
+#include "ofc_pgarray.h"
 #include "ofc_mem.h"
 #include "queue.h"
 
@@ -102,7 +103,7 @@ int queue_done(struct ofc_db *db, enum queue_name queue, const long long *ids, s
 {
     if (n == 0)
         return 0;
-    char *array = dir_sql_id_array(ids, n);
+    char *array = ofc_pg_id_array(ids, n);
     const char *params[] = {array};
     int rc = ofc_db_exec(db,
                          queue == QUEUE_REROUTING
@@ -144,7 +145,7 @@ int queue_dead(struct ofc_db *db, const char *from_queue, long long message_id, 
                const char *reason, char **error_r)
 {
     char *smsg = message_id > 0 ? ofc_xasprintf("%lld", message_id) : NULL;
-    char *array = dir_sql_text_array(rcpts, n);
+    char *array = ofc_pg_text_array(rcpts, n);
     const char *values[] = {smsg, raw, sender != NULL ? sender : "", array, from_queue, reason};
     /* raw travels as binary: it may hold any octet, NUL included. */
     int lengths[] = {0, (int)raw_len, 0, 0, 0, 0};
@@ -170,7 +171,7 @@ int queue_put_gateway_out(struct ofc_db *db, long long gateway_id, long long mes
 {
     char *sgw = ofc_xasprintf("%lld", gateway_id);
     char *smsg = ofc_xasprintf("%lld", message_id);
-    char *array = dir_sql_text_array(rcpts, n);
+    char *array = ofc_pg_text_array(rcpts, n);
     const char *params[] = {sgw, smsg, sender, array};
     PGresult *res = ofc_db_query(db,
                                  "INSERT INTO ofc.gateway_out (gateway_id, message_id, sender,"
@@ -197,7 +198,7 @@ int queue_route_gateways(struct ofc_db *db, long long node_id, const char *const
         gateway_ids_r[i] = 0;
     if (n == 0)
         return 0;
-    char *array = dir_sql_text_array(domains, n);
+    char *array = ofc_pg_text_array(domains, n);
     char *snode = ofc_xasprintf("%lld", node_id);
     const char *params[] = {array, snode};
     PGresult *res = ofc_db_query(

@@ -7,6 +7,7 @@
 /* libofc. */
 #include "dir_util.h"
 #include "ofc_db.h"
+#include "ofc_pgarray.h"
 #include "ofc_mem.h"
 #include "store_billing.h"
 
@@ -35,14 +36,14 @@ int billing_record(struct ofc_db *db, long long node_id, long long process_id,
         submitted[i] = rows[i].submitted_at;
     }
     char *p[10];
-    p[0] = dir_sql_id_array(msgs, n);
-    p[1] = dir_sql_text_array(senders, n);
-    p[2] = dir_sql_text_array(rcpts, n);
-    p[3] = dir_sql_id_array(accounts, n);
-    p[4] = dir_sql_id_array(sizes, n);
-    p[5] = dir_sql_text_array(dispositions, n);
-    p[6] = dir_sql_text_array(reasons, n);
-    p[7] = dir_sql_text_array(submitted, n);
+    p[0] = ofc_pg_id_array(msgs, n);
+    p[1] = ofc_pg_text_array(senders, n);
+    p[2] = ofc_pg_text_array(rcpts, n);
+    p[3] = ofc_pg_id_array(accounts, n);
+    p[4] = ofc_pg_id_array(sizes, n);
+    p[5] = ofc_pg_text_array(dispositions, n);
+    p[6] = ofc_pg_text_array(reasons, n);
+    p[7] = ofc_pg_text_array(submitted, n);
     p[8] = ofc_xasprintf("%lld", node_id);
     p[9] = process_id > 0 ? ofc_xasprintf("%lld", process_id) : NULL;
     int rc = ofc_db_exec(

@@ -18,6 +18,7 @@
 /* libofc. */
 #include "dir_util.h"
 #include "ofc_db.h"
+#include "ofc_pgarray.h"
 #include "ofc_mem.h"
 #include "store_deliver.h"
 
@@ -114,14 +115,14 @@ static int deliver_once(struct ofc_db *db, long long message_id, const struct st
         msgs[i] = t->message_id > 0 ? t->message_id : message_id;
         accounts[i] = t->account_id;
         folders[i] = t->folder;
-        kws[i] = t->nkeywords > 0 ? dir_sql_text_array(t->keywords, t->nkeywords) : NULL;
+        kws[i] = t->nkeywords > 0 ? ofc_pg_text_array(t->keywords, t->nkeywords) : NULL;
         ofc_strbuf_printf(&flags, i > 0 ? ",%d" : "%d", t->flags);
     }
     ofc_strbuf_putc(&flags, '}');
-    char *smsg = dir_sql_id_array(msgs, n);
-    char *saccounts = dir_sql_id_array(accounts, n);
-    char *sfolders = dir_sql_text_array(folders, n);
-    char *skws = dir_sql_text_array((const char *const *)kws, n);
+    char *smsg = ofc_pg_id_array(msgs, n);
+    char *saccounts = ofc_pg_id_array(accounts, n);
+    char *sfolders = ofc_pg_text_array(folders, n);
+    char *skws = ofc_pg_text_array((const char *const *)kws, n);
     const char *params[] = {smsg, saccounts, sfolders, flags.data, skws};
     PGresult *res = NULL;
     if (ofc_db_prepare(db, "store_deliver", deliver_sql, 5) == 0)
@@ -195,7 +196,7 @@ int store_deliver(struct ofc_db *db, long long message_id, const struct store_ta
                 accounts[m] = targets[i].account_id;
                 idx[m++] = i;
             }
-        char *saccounts = dir_sql_id_array(accounts, m);
+        char *saccounts = ofc_pg_id_array(accounts, m);
         const char *params[] = {saccounts};
         rc = ofc_db_exec(db, inbox_sql, 1, params);
         free(saccounts);

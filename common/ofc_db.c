@@ -332,24 +332,12 @@ static void on_notice(void *arg, const PGresult *res)
 }
 
 /*
- * Makes a fresh session look like the last one: schema search path,
- * backend pid, prepared statements, LISTENs. Returns 0 or -1.
+ * Makes a fresh session look like the last one: prepared statements and
+ * LISTENs (the search path came with the startup packet). Returns 0 or -1.
  */
 static int setup_session(struct ofc_db *db)
 {
-    /*
-     * Pin the search path so that unqualified table names always mean
-     * ofcmail's tables, whatever the role's or database's defaults say.
-     */
-    PGresult *res =
-        check_result(db, PQexecParams(db->conn,
-                                      "SELECT pg_catalog.set_config('search_path', '" OFC_DB_SCHEMA
-                                      "', false), pg_catalog.pg_backend_pid()",
-                                      0, NULL, NULL, NULL, NULL, 0));
-    if (res == NULL)
-        return -1;
-    db->backend_pid = (int)ofc_db_value_ll(res, 0, 1, 0);
-    PQclear(res);
+    db->backend_pid = PQbackendPID(db->conn);
     for (const struct ofc_db_stmt *s = db->stmts; s != NULL; s = s->next)
         if (prepare_now(db, s) != 0)
             return -1;
@@ -359,6 +347,41 @@ static int setup_session(struct ofc_db *db)
     return 0;
 }
 
+/*
+ * The "options" connection parameter to send: whatever the conninfo (or,
+ * when it has none, $PGOPTIONS, which libpq would otherwise have used)
+ * asks for, then "-c search_path=ofc". Pinning the search path in the
+ * startup packet, rather than with a statement after connecting, keeps
+ * unqualified table names meaning ofcmail's tables whatever the role's or
+ * database's defaults say, and saves a round trip per connection: a
+ * mailer such as ofcuto connects once per message. The server applies the
+ * options in order, so ours wins over a search_path the user set there.
+ * (An "options" in a pg_service.conf entry is overridden: libpq takes
+ * explicit parameters over the service file.)
+ */
+static char *session_options(const char *conninfo)
+{
+    const char *base = NULL;
+    PQconninfoOption *opts = NULL;
+    /*
+     * Parsing fails for a bare database name (libpq takes a string without
+     * "=" that is no URI as one) and for a malformed conninfo, for which
+     * the connection attempt itself will say what is wrong.
+     */
+    if (conninfo[0] != '\0')
+        opts = PQconninfoParse(conninfo, NULL);
+    for (PQconninfoOption *o = opts; o != NULL && o->keyword != NULL; o++)
+        if (strcmp(o->keyword, "options") == 0 && o->val != NULL)
+            base = o->val;
+    if (base == NULL)
+        base = getenv("PGOPTIONS");
+    char *out = ofc_xasprintf("%s%s-c search_path=" OFC_DB_SCHEMA, base != NULL ? base : "",
+                              base != NULL && base[0] != '\0' ? " " : "");
+    if (opts != NULL)
+        PQconninfoFree(opts);
+    return out;
+}
+
 int ofc_db_connect(struct ofc_db *db, char **error_r)
 {
     drop_connection(db);
@@ -366,11 +389,14 @@ int ofc_db_connect(struct ofc_db *db, char **error_r)
     /*
      * The conninfo travels as an expandable dbname, so that it may be a
      * "key=value ..." string or a URI. connect_timeout comes first and can
-     * be overridden by the conninfo; application_name comes last and wins.
+     * be overridden by the conninfo; options (the conninfo's own plus the
+     * search path) and application_name come after it and win.
      */
-    const char *const keys[] = {"connect_timeout", "dbname", "application_name", NULL};
-    const char *const values[] = {"10", db->conninfo, db->application_name, NULL};
+    char *options = session_options(db->conninfo);
+    const char *const keys[] = {"connect_timeout", "dbname", "options", "application_name", NULL};
+    const char *const values[] = {"10", db->conninfo, options, db->application_name, NULL};
     db->conn = PQconnectdbParams(keys, values, 1);
+    free(options);
     if (db->conn == NULL) {
         set_error(db, SQLSTATE_CONNECTION_FAILURE, "out of memory creating a connection");
     } else if (PQstatus(db->conn) != CONNECTION_OK) {

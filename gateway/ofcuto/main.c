@@ -19,10 +19,12 @@
  *      node's SID, config_file is read when it names an existing file
  *      (relative names under <home>/etc; the guide's "unx.cfg" usually does
  *      not exist and then <home>/etc/ofcmail.conf applies). $g is the
- *      envelope sender, $a $b $f $x are taken for the log, and the
- *      recipients ($u, repeated by F=m) stand between "(" and ")". The
- *      second form is the plain modern one. With F=r sendmail also inserts
- *      "-r sender" right after the program name; both forms accept it.
+ *      envelope sender ("MAILER-DAEMON", sendmail's name for the null
+ *      sender of its bounces, is taken as <>), $a $b $f $x are taken for
+ *      the log, and the recipients ($u, repeated by F=m) stand between "("
+ *      and ")". The second form is the plain modern one. With F=r sendmail
+ *      also inserts "-r sender" right after the program name; both forms
+ *      accept it.
  *
  *      A recipient "user.ofcmail" (the guide's sendmail aliases) is taken
  *      as "user". A recipient without a domain or in a domain of this
@@ -250,10 +252,16 @@ static const char *check_message(const char *raw, size_t len)
     return NULL;
 }
 
-/* "<>" and "" are the null reverse-path; anything else must parse. */
+/*
+ * "<>" and "" are the null reverse-path, and so is a bare "MAILER-DAEMON":
+ * sendmail hands its own bounces (DSNs) to a local mailer with $g set to
+ * that name ($n), and a bounce must keep its null sender so that nothing
+ * ever answers it. Anything else must parse.
+ */
 static char *normalize_sender(const char *in)
 {
-    if (in == NULL || in[0] == '\0' || strcmp(in, "<>") == 0)
+    if (in == NULL || in[0] == '\0' || strcmp(in, "<>") == 0 ||
+        strcasecmp(in, "MAILER-DAEMON") == 0)
         return ofc_xstrdup("");
     struct ofc_addr addr;
     const char *why = NULL;

@@ -184,6 +184,66 @@ START_TEST(test_query_params)
 }
 END_TEST
 
+/* search_path and work_mem of a session made from conninfo. */
+static void check_session(const char *conninfo, const char *work_mem)
+{
+    struct ofc_db *db = connect_to(conninfo, "test_db options");
+    PGresult *res = ofc_db_query(
+        db, "SELECT current_setting('search_path'), current_setting('work_mem')", 0, NULL);
+    ck_assert_msg(res != NULL, "%s", ofc_db_error(db));
+    ck_assert_str_eq(ofc_db_value(res, 0, 0), "ofc");
+    ck_assert_str_eq(ofc_db_value(res, 0, 1), work_mem);
+    PQclear(res);
+    ofc_db_free(&db);
+}
+
+/* Appends "key=value" to a URI's query, percent-encoding the value. */
+static void uri_param(struct ofc_strbuf *uri, const char *key, const char *value)
+{
+    ofc_strbuf_printf(uri, "%s%s=", strchr(uri->data, '?') != NULL ? "&" : "?", key);
+    for (const char *p = value; *p != '\0'; p++) {
+        if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
+            strchr("-._~/", *p) != NULL)
+            ofc_strbuf_append(uri, p, 1);
+        else
+            ofc_strbuf_printf(uri, "%%%02X", (unsigned char)*p);
+    }
+}
+
+/*
+ * The search path travels in the startup packet's options, merged with
+ * the options the user gave (key=value, URI, or $PGOPTIONS): both apply,
+ * and ofc wins over a search_path of the user's.
+ */
+START_TEST(test_session_options)
+{
+    char *info =
+        ofc_xasprintf("%s options='-c work_mem=1234kB -c search_path=public'", db_conninfo);
+    check_session(info, "1234kB");
+    free(info);
+
+    /* The same as a URI, built from the fixture's key=value conninfo. */
+    char *error = NULL;
+    PQconninfoOption *opts = PQconninfoParse(db_conninfo, &error);
+    ck_assert_msg(opts != NULL, "%s", error != NULL ? error : "?");
+    struct ofc_strbuf uri = OFC_STRBUF_INIT;
+    ofc_strbuf_printf(&uri, "postgresql:///%s", TEST_DB);
+    for (PQconninfoOption *o = opts; o->keyword != NULL; o++)
+        if (o->val != NULL && strcmp(o->keyword, "dbname") != 0)
+            uri_param(&uri, o->keyword, o->val);
+    PQconninfoFree(opts);
+    uri_param(&uri, "options", "-c work_mem=2345kB");
+    check_session(uri.data, "2345kB");
+    ofc_strbuf_free(&uri);
+
+    /* No options in the conninfo: $PGOPTIONS still applies, as libpq would do. */
+    ck_assert_int_eq(setenv("PGOPTIONS", "-c work_mem=3456kB", 1), 0);
+    check_session(db_conninfo, "3456kB");
+    ck_assert_int_eq(unsetenv("PGOPTIONS"), 0);
+    check_session(db_conninfo, "4MB");
+}
+END_TEST
+
 START_TEST(test_prepared)
 {
     struct ofc_db *db = test_connect();
@@ -781,6 +841,7 @@ static Suite *db_suite(void)
     tcase_add_unchecked_fixture(tc, setup_database, teardown_database);
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, test_query_params);
+    tcase_add_test(tc, test_session_options);
     tcase_add_test(tc, test_prepared);
     tcase_add_test(tc, test_sqlstate);
     tcase_add_test(tc, test_script);

@@ -228,3 +228,187 @@ int queue_route_gateways(struct ofc_db *db, long long node_id, const char *const
     PQclear(res);
     return 0;
 }
+
+/* As TAKE_SQL, for one gateway; the age decides expiry. */
+static const char TAKE_GATEWAY_OUT_SQL[] =
+    "WITH q AS MATERIALIZED ("
+    " SELECT s.id, s.message_id, s.sender, s.recipients, s.submitted_at, s.attempts,"
+    "        floor(extract(epoch FROM now() - s.submitted_at))::bigint AS age"
+    "   FROM ofc.gateway_out s WHERE s.gateway_id = $2::int AND s.not_before <= now()"
+    "  ORDER BY s.not_before, s.id LIMIT $1 FOR UPDATE SKIP LOCKED)"
+    " SELECT q.id, q.message_id, q.sender, q.submitted_at, q.attempts, q.age, m.size, r.rcpt"
+    "   FROM q JOIN ofc.message m ON m.id = q.message_id"
+    "  CROSS JOIN LATERAL unnest(q.recipients) WITH ORDINALITY AS r(rcpt, n)"
+    "  ORDER BY q.id, r.n";
+
+int queue_take_gateway_out(struct ofc_db *db, long long gateway_id, int batch,
+                           struct queue_entry **entries_r, size_t *n_r, char **error_r)
+{
+    *entries_r = NULL;
+    *n_r = 0;
+    char *limit = ofc_xasprintf("%d", batch > 0 ? batch : 1);
+    char *sgw = ofc_xasprintf("%lld", gateway_id);
+    const char *params[] = {limit, sgw};
+    PGresult *res = ofc_db_query(db, TAKE_GATEWAY_OUT_SQL, 2, params);
+    free(limit);
+    free(sgw);
+    if (res == NULL) {
+        *error_r = db_failure(db, "take gateway_out entries");
+        return -1;
+    }
+    int rows = PQntuples(res);
+    struct queue_entry *entries = NULL;
+    size_t n = 0;
+    for (int row = 0; row < rows; row++) {
+        long long id = ofc_db_value_ll(res, row, 0, 0);
+        if (n == 0 || entries[n - 1].id != id) {
+            entries = ofc_xrealloc(entries, (n + 1) * sizeof(*entries));
+            struct queue_entry *e = &entries[n++];
+            memset(e, 0, sizeof(*e));
+            e->id = id;
+            e->message_id = ofc_db_value_ll(res, row, 1, 0);
+            e->sender = ofc_xstrdup(PQgetvalue(res, row, 2));
+            e->submitted_at = ofc_xstrdup(PQgetvalue(res, row, 3));
+            e->attempts = (int)ofc_db_value_ll(res, row, 4, 0);
+            e->age_s = ofc_db_value_ll(res, row, 5, 0);
+            e->size = ofc_db_value_ll(res, row, 6, 0);
+        }
+        struct queue_entry *e = &entries[n - 1];
+        e->rcpts = ofc_xrealloc(e->rcpts, (e->nrcpts + 1) * sizeof(*e->rcpts));
+        e->rcpts[e->nrcpts++] = ofc_xstrdup(PQgetvalue(res, row, 7));
+    }
+    PQclear(res);
+    *entries_r = entries;
+    *n_r = n;
+    return 0;
+}
+
+int queue_done_gateway_out(struct ofc_db *db, long long id, char **error_r)
+{
+    char *sid = ofc_xasprintf("%lld", id);
+    const char *params[] = {sid};
+    int rc = ofc_db_exec(db, "DELETE FROM ofc.gateway_out WHERE id = $1::bigint", 1, params);
+    free(sid);
+    if (rc != 0) {
+        *error_r = db_failure(db, "remove a gateway_out entry");
+        return -1;
+    }
+    return 0;
+}
+
+int queue_retry_gateway_out(struct ofc_db *db, long long id, const char *const *rcpts, size_t n,
+                            int backoff_s, const char *reason, char **error_r)
+{
+    char *sid = ofc_xasprintf("%lld", id);
+    char *sbackoff = ofc_xasprintf("%d", backoff_s < 0 ? 0 : backoff_s);
+    char *array = ofc_pg_text_array(rcpts, n);
+    const char *params[] = {sid, sbackoff, reason, array};
+    int rc = ofc_db_exec(db,
+                         "UPDATE ofc.gateway_out SET attempts = attempts + 1,"
+                         " not_before = now() + make_interval(secs => $2::int), last_error = $3,"
+                         " recipients = $4::text[] WHERE id = $1::bigint",
+                         4, params);
+    free(sid);
+    free(sbackoff);
+    free(array);
+    if (rc != 0) {
+        *error_r = db_failure(db, "reschedule a gateway_out entry");
+        return -1;
+    }
+    return 0;
+}
+
+int queue_collector_take(struct ofc_db *db, int batch, int grace_s, long long **message_ids_r,
+                         size_t *n_r, size_t *entries_r, char **error_r)
+{
+    *message_ids_r = NULL;
+    *n_r = 0;
+    *entries_r = 0;
+    char *slimit = ofc_xasprintf("%d", batch > 0 ? batch : 1);
+    char *sgrace = ofc_xasprintf("%d", grace_s > 0 ? grace_s : 0);
+    const char *params[] = {slimit, sgrace};
+    /* Several entries may name one message (pointers removed in several
+       statements): each message comes back once, with its entry count. */
+    PGresult *res = ofc_db_query(db,
+                                 "WITH c AS MATERIALIZED ("
+                                 " SELECT id FROM ofc.collector"
+                                 "  WHERE not_before <= now() - make_interval(secs => $2::int)"
+                                 "  ORDER BY id LIMIT $1::int FOR UPDATE SKIP LOCKED),"
+                                 " d AS (DELETE FROM ofc.collector x USING c WHERE x.id = c.id"
+                                 "  RETURNING x.message_id)"
+                                 " SELECT message_id, count(*) FROM d"
+                                 "  GROUP BY message_id ORDER BY message_id",
+                                 2, params);
+    free(slimit);
+    free(sgrace);
+    if (res == NULL) {
+        *error_r = db_failure(db, "take collector entries");
+        return -1;
+    }
+    int rows = PQntuples(res);
+    long long *ids = rows > 0 ? ofc_xcalloc((size_t)rows, sizeof(*ids)) : NULL;
+    size_t entries = 0;
+    for (int row = 0; row < rows; row++) {
+        ids[row] = ofc_db_value_ll(res, row, 0, 0);
+        entries += (size_t)ofc_db_value_ll(res, row, 1, 0);
+    }
+    PQclear(res);
+    *message_ids_r = ids;
+    *n_r = (size_t)rows;
+    *entries_r = entries;
+    return 0;
+}
+
+/* Runs a purge statement with $1 = days, $2 = batch that returns one count. */
+static int purge(struct ofc_db *db, const char *sql, const char *what, int days, int batch,
+                 size_t *n_r, char **error_r)
+{
+    *n_r = 0;
+    char *sdays = ofc_xasprintf("%d", days);
+    char *slimit = ofc_xasprintf("%d", batch > 0 ? batch : 1);
+    const char *params[] = {sdays, slimit};
+    PGresult *res = ofc_db_query(db, sql, 2, params);
+    free(sdays);
+    free(slimit);
+    if (res == NULL) {
+        *error_r = db_failure(db, what);
+        return -1;
+    }
+    *n_r = (size_t)ofc_db_value_ll(res, 0, 0, 0);
+    PQclear(res);
+    return 0;
+}
+
+int queue_dead_purge(struct ofc_db *db, int days, int batch, size_t *n_r, char **error_r)
+{
+    /* Oldest first along dead_dead_at (009); a row oomgr is requeueing
+       right now is skipped rather than waited for. */
+    return purge(db,
+                 "WITH c AS MATERIALIZED ("
+                 " SELECT id FROM ofc.dead"
+                 "  WHERE dead_at < now() - make_interval(days => $1::int)"
+                 "  ORDER BY dead_at LIMIT $2::int FOR UPDATE SKIP LOCKED),"
+                 " d AS (DELETE FROM ofc.dead x USING c WHERE x.id = c.id RETURNING 1)"
+                 " SELECT count(*) FROM d",
+                 "purge the dead queue", days, batch, n_r, error_r);
+}
+
+int queue_gateway_in_expire(struct ofc_db *db, int days, int batch, size_t *n_r, char **error_r)
+{
+    /* An entry a gateway process is working on is locked: skipped. */
+    return purge(db,
+                 "WITH c AS MATERIALIZED ("
+                 " SELECT id FROM ofc.gateway_in"
+                 "  WHERE received_at < now() - make_interval(days => $1::int)"
+                 "  ORDER BY id LIMIT $2::int FOR UPDATE SKIP LOCKED),"
+                 " g AS (DELETE FROM ofc.gateway_in x USING c WHERE x.id = c.id"
+                 "  RETURNING x.raw, x.sender, x.recipients, x.attempts, x.last_error),"
+                 " i AS (INSERT INTO ofc.dead (raw, sender, recipients, from_queue, reason)"
+                 "  SELECT raw, sender, recipients, 'gateway_in',"
+                 "         format('not processed within %s days', $1::int)"
+                 "         || coalesce(format(' (%s attempts, last error: %s)',"
+                 "                            attempts, last_error), '')"
+                 "    FROM g RETURNING 1)"
+                 " SELECT count(*) FROM i",
+                 "expire gateway_in entries", days, batch, n_r, error_r);
+}

@@ -34,6 +34,7 @@ struct queue_entry {
     long long origin_node_id; /* 0 when not set */
     char *submitted_at;       /* timestamptz text, for billing and statistics */
     int attempts;             /* earlier failed attempts */
+    long long age_s;          /* seconds since submitted_at (gateway_out only) */
 };
 
 /*
@@ -88,6 +89,60 @@ int queue_put_gateway_out(struct ofc_db *db, long long gateway_id, long long mes
  */
 int queue_route_gateways(struct ofc_db *db, long long node_id, const char *const *domains, size_t n,
                          long long *gateway_ids_r, char **error_r)
+    __attribute__((warn_unused_result));
+
+/*
+ * The gateway_out queue of one gateway, for the process that sends it:
+ * takes up to batch due entries of gateway_id like queue_take() (FOR
+ * UPDATE SKIP LOCKED, oldest first), with age_s filled in. Free with
+ * queue_entries_free().
+ */
+int queue_take_gateway_out(struct ofc_db *db, long long gateway_id, int batch,
+                           struct queue_entry **entries_r, size_t *n_r, char **error_r)
+    __attribute__((warn_unused_result));
+
+/* Removes a gateway_out entry that is finished (sent, returned or dead). */
+int queue_done_gateway_out(struct ofc_db *db, long long id, char **error_r)
+    __attribute__((warn_unused_result));
+
+/*
+ * Leaves a gateway_out entry for a later attempt with only the n recipients
+ * still to be tried (n > 0): attempts + 1, due again after backoff_s
+ * seconds, last_error = reason.
+ */
+int queue_retry_gateway_out(struct ofc_db *db, long long id, const char *const *rcpts, size_t n,
+                            int backoff_s, const char *reason, char **error_r)
+    __attribute__((warn_unused_result));
+
+/*
+ * The Collector's queue (005): takes up to batch entries that have been
+ * due for at least grace_s seconds (FOR UPDATE SKIP LOCKED: entries
+ * another Collector holds are skipped) and removes them. Returns in
+ * *message_ids_r a new array of the distinct message ids they named
+ * (NULL when *n_r is 0; the caller frees it) and in *entries_r how many
+ * entries were taken. The caller then deletes those messages that are
+ * still unreferenced (store_collect_messages()) in the same transaction.
+ */
+int queue_collector_take(struct ofc_db *db, int batch, int grace_s, long long **message_ids_r,
+                         size_t *n_r, size_t *entries_r, char **error_r)
+    __attribute__((warn_unused_result));
+
+/*
+ * Deletes up to batch dead entries older than days days, oldest first,
+ * skipping rows another transaction holds. Their messages are released
+ * (009: queued for the Collector unless still referenced). Returns the
+ * number deleted in *n_r.
+ */
+int queue_dead_purge(struct ofc_db *db, int days, int batch, size_t *n_r, char **error_r)
+    __attribute__((warn_unused_result));
+
+/*
+ * Moves up to batch gateway_in entries received more than days days ago
+ * and still not processed (none a gateway process holds now) to the dead
+ * queue, with their raw octets, envelope and last error. Returns the
+ * number moved in *n_r.
+ */
+int queue_gateway_in_expire(struct ofc_db *db, int days, int batch, size_t *n_r, char **error_r)
     __attribute__((warn_unused_result));
 
 #endif

@@ -66,9 +66,7 @@
 #include "store_billing.h"
 #include "store_deliver.h"
 #include "store_message.h"
-
-/* This program. */
-#include "ndr.h"
+#include "store_ndr.h"
 
 /* Failed attempts after which an entry that keeps failing is given up. */
 #define MAX_ATTEMPTS 10

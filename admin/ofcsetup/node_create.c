@@ -340,12 +340,19 @@ static int create_tx(struct ofc_db *db, void *ctx, char **error_r)
                                                c->demo_hash, NULL, error_r) < 0)
         return OFC_DB_ERROR;
 
-    /* Gateways serve a domain: SMTP_IN is registered as SMTP_IN.<domain>. */
+    /*
+     * Gateways serve a domain: SMTP_IN and SMTP are registered as
+     * SMTP_IN.<domain> and SMTP.<domain>. The SMTP gateway with its
+     * catch-all route gives external mail a way out (010_gateway_out.sql).
+     */
     const char *const proc[] = {node_id, domain_id};
+    if (exec_or(db, "the outbound SMTP gateway",
+                "SELECT ofc.gateway_smtp_default($1::integer, $2::integer)", 2, proc, error_r) < 0)
+        return OFC_DB_ERROR;
     PGresult *res = ofc_db_query(db,
                                  "INSERT INTO ofc.process (node_id, type, instance, desired_state,"
                                  " domain_id) SELECT $1, name, 1, 'STOPPED',"
-                                 " CASE WHEN name = 'SMTP_IN' THEN $2::integer END"
+                                 " CASE WHEN name IN ('SMTP_IN', 'SMTP') THEN $2::integer END"
                                  " FROM ofc.process_type WHERE managed ORDER BY name",
                                  2, proc);
     if (res == NULL) {

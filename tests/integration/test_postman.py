@@ -133,8 +133,10 @@ class PostmanTest(TestCase):
                    AS m(obj, addr)
             UNION ALL SELECT l.id, aa.object_id, NULL FROM l, aa
         """, cls.carol, cls.alice, cls.bob)
-        # A gateway for far.org and *.route.org.
+        # A gateway for far.org and *.route.org, in place of the default
+        # SMTP.COM with its catch-all route (so that nowhere.net has none).
         n.sql("""
+            DELETE FROM gateway;
             WITH g AS (INSERT INTO gateway (name, type, node_id)
                        SELECT 'SMTP.COM', 'SMTP', id FROM node WHERE is_local RETURNING id)
             INSERT INTO gateway_route (gateway_id, pattern, cost)

@@ -1,5 +1,5 @@
 /*
- * ndr.c - non-delivery reports (RFC 3464). See ndr.h.
+ * store_ndr.c - non-delivery reports (RFC 3464). See store_ndr.h.
  */
 /* System. */
 #include <ctype.h>
@@ -11,9 +11,7 @@
 
 /* libofc. */
 #include "ofc_mem.h"
-
-/* This program. */
-#include "ndr.h"
+#include "store_ndr.h"
 
 size_t ndr_header_length(const char *raw, size_t len)
 {

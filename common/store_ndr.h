@@ -1,8 +1,13 @@
 /*
- * ndr.h - non-delivery reports (RFC 3464) composed by the Postman.
+ * store_ndr.h - non-delivery reports (RFC 3464).
+ *
+ * Composed by the Postman (unknown recipients, no route, over quota) and by
+ * the outbound gateway (a remote system refused a recipient, or the entry
+ * expired); both store the report with store_message_put_raw() and submit
+ * it with the null reverse-path.
  */
-#ifndef POSTMAN_NDR_H
-#define POSTMAN_NDR_H
+#ifndef STORE_NDR_H
+#define STORE_NDR_H
 
 #include <stdbool.h>
 #include <stddef.h>

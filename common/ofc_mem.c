@@ -114,6 +114,8 @@ void ofc_strbuf_reserve(struct ofc_strbuf *sb, size_t extra)
         cap = cap > SIZE_MAX / 2 ? need : cap * 2;
     sb->data = ofc_xrealloc(sb->data, cap);
     sb->cap = cap;
+    /* A string that was only reserved must still read as "" (detach). */
+    sb->data[sb->len] = '\0';
 }
 
 void ofc_strbuf_append(struct ofc_strbuf *sb, const void *data, size_t len)

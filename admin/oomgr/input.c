@@ -7,18 +7,24 @@
  * login or of a statement that carries a password. ^C at the prompt drops
  * the statement being typed instead of ending the session.
  *
- * Passwords are read from the terminal with echo off; oomgr never reads
- * one from a pipe, where it would have come from a file.
+ * Scripts and pipes are read through a buffer of our own rather than
+ * stdio, so that oomgr_input_ready() can tell whether the next line is
+ * already there: statements of a script are batched, and a program that
+ * feeds oomgr one statement at a time over a pipe must get each answer
+ * before it sends the next, not wait for a batch to fill.
+ *
+ * Passwords are asked for with ofc_tty (echo off); oomgr never reads one
+ * from a pipe as an answer, where it would have come from a file.
  */
 /* System. */
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <termios.h>
 #include <unistd.h>
 
 /* Libraries. */
@@ -35,9 +41,15 @@
 #define PROMPT              "IOFCMGR> "
 #define CONTINUATION_PROMPT "    ...> "
 
+/* How much a script or pipe is read at a time. */
+#define READ_CHUNK 65536
+
 struct oomgr_input {
-    FILE *fp; /* file or stdin; NULL at a terminal */
-    bool owns_fp;
+    int fd; /* file or stdin; -1 at a terminal with libedit */
+    bool owns_fd;
+    struct ofc_strbuf pending; /* read but not yet returned: pending.data[start..len) */
+    size_t start;
+    bool eof;
     EditLine *el;
     History *hist;
     char *history_path; /* NULL: no history file */
@@ -63,24 +75,28 @@ bool oomgr_input_interrupted(void)
     return true;
 }
 
+static struct oomgr_input *input_fd(int fd, bool owns)
+{
+    struct oomgr_input *in = ofc_xcalloc(1, sizeof(*in));
+    in->fd = fd;
+    in->owns_fd = owns;
+    ofc_strbuf_init(&in->pending);
+    return in;
+}
+
 struct oomgr_input *oomgr_input_file(const char *path, char **error_r)
 {
-    FILE *fp = fopen(path, "r");
-    if (fp == NULL) {
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
         *error_r = ofc_xasprintf("cannot open %s: %s", path, strerror(errno));
         return NULL;
     }
-    struct oomgr_input *in = ofc_xcalloc(1, sizeof(*in));
-    in->fp = fp;
-    in->owns_fp = true;
-    return in;
+    return input_fd(fd, true);
 }
 
 struct oomgr_input *oomgr_input_stdin(void)
 {
-    struct oomgr_input *in = ofc_xcalloc(1, sizeof(*in));
-    in->fp = stdin;
-    return in;
+    return input_fd(STDIN_FILENO, false);
 }
 
 static char *prompt_fn(EditLine *el)
@@ -107,15 +123,14 @@ static unsigned char on_ctrl_c(EditLine *el, int ch)
 
 struct oomgr_input *oomgr_input_terminal(const char *history_path)
 {
-    struct oomgr_input *in = ofc_xcalloc(1, sizeof(*in));
     HistEvent ev;
-
-    in->el = el_init("oomgr", stdin, stdout, stderr);
-    if (in->el == NULL) {
+    EditLine *el = el_init("oomgr", stdin, stdout, stderr);
+    if (el == NULL) {
         /* No line editing (e.g. TERM unusable): read plain lines instead. */
-        in->fp = stdin;
-        return in;
+        return input_fd(STDIN_FILENO, false);
     }
+    struct oomgr_input *in = input_fd(-1, false);
+    in->el = el;
     in->hist = history_init();
     if (in->hist != NULL) {
         (void)history(in->hist, &ev, H_SETSIZE, HISTORY_SIZE);
@@ -149,30 +164,81 @@ struct oomgr_input *oomgr_input_terminal(const char *history_path)
     return in;
 }
 
-/* One line from a FILE: 1, 0 at the end, -1 on error. */
-static int file_line(struct oomgr_input *in, char **line_r, char **error_r)
+/* The end of the first complete line pending, or NULL. */
+static char *pending_newline(const struct oomgr_input *in)
 {
-    char *line = NULL;
-    size_t cap = 0;
-    errno = 0;
-    ssize_t n = getline(&line, &cap, in->fp);
-    if (n < 0) {
-        free(line);
-        if (ferror(in->fp)) {
-            *error_r = ofc_xasprintf("cannot read: %s", strerror(errno != 0 ? errno : EIO));
+    if (in->pending.len <= in->start)
+        return NULL;
+    return memchr(in->pending.data + in->start, '\n', in->pending.len - in->start);
+}
+
+/* Reads what the descriptor has (blocking): 1, 0 at its end, -1 on error. */
+static int fill(struct oomgr_input *in, char **error_r)
+{
+    if (in->start > 0) {
+        /* Keep the buffer from growing with what was already returned. */
+        size_t left = in->pending.len - in->start;
+        explicit_bzero(in->pending.data, in->start);
+        memmove(in->pending.data, in->pending.data + in->start, left);
+        in->pending.len = left;
+        in->pending.data[left] = '\0';
+        in->start = 0;
+    }
+    ofc_strbuf_reserve(&in->pending, READ_CHUNK);
+    for (;;) {
+        ssize_t n = read(in->fd, in->pending.data + in->pending.len, READ_CHUNK);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0) {
+            *error_r = ofc_xasprintf("cannot read: %s", strerror(errno));
             return -1;
         }
-        return 0;
+        in->pending.len += (size_t)n;
+        in->pending.data[in->pending.len] = '\0';
+        return n > 0 ? 1 : 0;
     }
-    if (memchr(line, '\0', (size_t)n) != NULL) {
-        free(line);
+}
+
+/* One line from a script or a pipe: 1, 0 at the end, -1 on error. */
+static int file_line(struct oomgr_input *in, char **line_r, char **error_r)
+{
+    char *nl;
+    while ((nl = pending_newline(in)) == NULL && !in->eof) {
+        int rc = fill(in, error_r);
+        if (rc < 0)
+            return -1;
+        if (rc == 0)
+            in->eof = true;
+    }
+    const char *line = in->pending.data + in->start;
+    size_t n = nl != NULL ? (size_t)(nl - line) : in->pending.len - in->start;
+    if (nl == NULL && n == 0)
+        return 0;
+    /* A last line without its newline still counts. */
+    in->start += nl != NULL ? n + 1 : n;
+    if (memchr(line, '\0', n) != NULL) {
         *error_r = ofc_xstrdup("the input contains a NUL byte (not a text file?)");
         return -1;
     }
-    while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r'))
-        line[--n] = '\0';
-    *line_r = line;
+    while (n > 0 && line[n - 1] == '\r')
+        n--;
+    *line_r = ofc_xstrndup(line, n);
     return 1;
+}
+
+bool oomgr_input_ready(struct oomgr_input *in)
+{
+    if (in->el != NULL)
+        return false;
+    if (in->eof || pending_newline(in) != NULL)
+        return true;
+    /* A regular file always polls readable; a pipe only when a writer has written. */
+    struct pollfd pfd = {.fd = in->fd, .events = POLLIN, .revents = 0};
+    int rc;
+    do
+        rc = poll(&pfd, 1, 0);
+    while (rc < 0 && errno == EINTR);
+    return rc > 0;
 }
 
 int oomgr_input_line(struct oomgr_input *in, bool continuation, char **line_r, char **error_r)
@@ -245,101 +311,12 @@ void oomgr_input_close(struct oomgr_input **in)
     }
     if (i->hist != NULL)
         history_end(i->hist);
-    if (i->owns_fp && i->fp != NULL)
-        (void)fclose(i->fp);
+    if (i->owns_fd && i->fd >= 0)
+        (void)close(i->fd);
+    /* A script may hold passwords. */
+    if (i->pending.data != NULL)
+        explicit_bzero(i->pending.data, i->pending.len);
+    ofc_strbuf_free(&i->pending);
     free(i->history_path);
     OFC_FREE(*in);
-}
-
-/* ---- questions at login ---------------------------------------------------- */
-
-static struct termios saved_termios;
-static volatile sig_atomic_t echo_off;
-
-static void restore_echo(void)
-{
-    if (echo_off) {
-        (void)tcsetattr(STDIN_FILENO, TCSADRAIN, &saved_termios);
-        echo_off = 0;
-    }
-}
-
-/* ^C while echo is off must not leave the administrator's terminal silent. */
-static void on_signal_echo_off(int sig)
-{
-    restore_echo();
-    (void)signal(sig, SIG_DFL);
-    (void)raise(sig);
-}
-
-void oomgr_forget(char **s)
-{
-    if (*s == NULL)
-        return;
-    explicit_bzero(*s, strlen(*s));
-    OFC_FREE(*s);
-}
-
-static char *read_stdin_line(void)
-{
-    char *line = NULL;
-    size_t cap = 0;
-    ssize_t n = getline(&line, &cap, stdin);
-    if (n < 0) {
-        if (line != NULL)
-            explicit_bzero(line, cap);
-        free(line);
-        return NULL;
-    }
-    while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r'))
-        line[--n] = '\0';
-    return line;
-}
-
-char *oomgr_ask(const char *question, bool echo, char **error_r)
-{
-    struct sigaction sa, old_int, old_term, old_hup;
-    char *answer = NULL;
-
-    if (isatty(STDIN_FILENO) != 1) {
-        *error_r = ofc_xstrdup("cannot ask: standard input is not a terminal");
-        return NULL;
-    }
-    if (echo) {
-        (void)fprintf(stderr, "%s", question);
-        (void)fflush(stderr);
-        answer = read_stdin_line();
-        if (answer == NULL)
-            *error_r = ofc_xstrdup("no answer (end of input)");
-        return answer;
-    }
-    if (tcgetattr(STDIN_FILENO, &saved_termios) < 0) {
-        *error_r = ofc_xasprintf("cannot read the terminal settings: %s", strerror(errno));
-        return NULL;
-    }
-    memset(&sa, 0, sizeof(sa));
-    sa.sa_handler = on_signal_echo_off;
-    (void)sigemptyset(&sa.sa_mask);
-    (void)sigaction(SIGINT, &sa, &old_int);
-    (void)sigaction(SIGTERM, &sa, &old_term);
-    (void)sigaction(SIGHUP, &sa, &old_hup);
-    struct termios quiet = saved_termios;
-    quiet.c_lflag &= ~(tcflag_t)(ECHO | ECHOE | ECHOK | ECHONL);
-    /* Echo goes off before the question: an answer typed at once is not shown. */
-    if (tcsetattr(STDIN_FILENO, TCSADRAIN, &quiet) < 0) {
-        *error_r = ofc_xasprintf("cannot turn off echo: %s", strerror(errno));
-    } else {
-        echo_off = 1;
-        (void)fprintf(stderr, "%s", question);
-        (void)fflush(stderr);
-        answer = read_stdin_line();
-        restore_echo();
-        (void)fputc('\n', stderr);
-        if (answer == NULL)
-            *error_r = ofc_xstrdup("no answer (end of input)");
-    }
-    (void)sigaction(SIGINT, &old_int, NULL);
-    (void)sigaction(SIGTERM, &old_term, NULL);
-    (void)sigaction(SIGHUP, &old_hup, NULL);
-    return answer;
 }

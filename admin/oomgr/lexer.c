@@ -127,8 +127,12 @@ static enum scan_result scan(const char *text, size_t len, int first_line, struc
             continue;
         }
         if (c == '"') {
+            /*
+             * Caution: ofc_strbuf_reserve() does not terminate a fresh
+             * buffer, so "" must start from puts(""), not from reserve().
+             */
             struct ofc_strbuf sb = OFC_STRBUF_INIT;
-            ofc_strbuf_reserve(&sb, 16);
+            ofc_strbuf_puts(&sb, "");
             const char *q = p + 1;
             for (;;) {
                 if (q >= end || *q == '\n') {
@@ -237,6 +241,24 @@ static char *statement_text(const char *text, size_t len)
         if (*p == '\n')
             *p = ' ';
     return s;
+}
+
+bool oomgr_reader_ready(struct oomgr_reader *r)
+{
+    if (r->eof)
+        return true;
+    struct tokvec tv = {NULL, 0, 0};
+    size_t end = 0;
+    char *error = NULL;
+    int line = 0;
+    enum scan_result res = scan(r->buf.data != NULL ? r->buf.data : "", r->buf.len, r->buf_line,
+                                &tv, &end, &error, &line);
+    oomgr_tokens_free(&tv.v, tv.n);
+    free(error);
+    /* A complete statement (or an error to report) is pending: no input needed. */
+    if (res == SCAN_ERROR || (res == SCAN_COMPLETE && tv.n > 0))
+        return true;
+    return oomgr_input_ready(r->in);
 }
 
 int oomgr_reader_next(struct oomgr_reader *r, struct oomgr_token **tokens_r, size_t *ntokens_r,

@@ -3,7 +3,7 @@
  *      oomgr - IOFCMGR, the ofcmail administration command line
  *
  * SYNOPSIS
- *      oomgr [-c CONFIG] [--continue] [LOGIN] [@SCRIPT | -s SCRIPT]
+ *      oomgr [-c CONFIG] [--continue] [--batch=N] [LOGIN] [@SCRIPT | -s SCRIPT]
  *      oomgr --help | --version
  *
  *      LOGIN := USER[/PASSWORD][@CONNECT][/DOMAIN]
@@ -26,9 +26,16 @@
  *      list at once, but ps(1) may have seen it: scripts should use the
  *      environment.
  *
- *      Each statement runs in its own transaction; all statements of a
- *      session share one database connection. Changes and logins are
- *      logged to <log_dir>/<SID>/oomgr.log; passwords never are.
+ *      At the terminal each statement runs in its own transaction; all
+ *      statements of a session share one database connection. In a
+ *      script or on stdin, consecutive directory statements (insert
+ *      person, ...) share a transaction, up to N of them (--batch, 500 by
+ *      default; 1 turns batching off), each in a savepoint of its own, and
+ *      their passwords are hashed on several threads first: what a failed
+ *      statement did is rolled back alone, and what the statements before
+ *      it did is committed, as one transaction each would have left it.
+ *      Changes and logins are logged to <log_dir>/<SID>/oomgr.log;
+ *      passwords never are.
  *
  * DIAGNOSTICS
  *      Results go to standard output, each error to standard error as one
@@ -40,6 +47,7 @@
  *      success, 1 on failure, 2 on a usage error.
  */
 /* System. */
+#include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -52,6 +60,7 @@
 #include "ofc_db.h"
 #include "ofc_log.h"
 #include "ofc_mem.h"
+#include "ofc_tty.h"
 
 /* This program. */
 #include "oomgr.h"
@@ -63,10 +72,15 @@
 /* Wrong passwords typed at the terminal before oomgr gives up. */
 #define LOGIN_ATTEMPTS 3
 
-enum { OPT_CONTINUE = 256, OPT_HELP, OPT_VERSION };
+/* Bounds of --batch; and how many threads hash passwords at most (each takes yescrypt's RAM). */
+#define BATCH_MAX        100000
+#define HASH_THREADS_MAX 8
+
+enum { OPT_CONTINUE = 256, OPT_BATCH, OPT_HELP, OPT_VERSION };
 
 static const struct option long_options[] = {
     {"continue", no_argument, NULL, OPT_CONTINUE},
+    {"batch", required_argument, NULL, OPT_BATCH},
     {"help", no_argument, NULL, OPT_HELP},
     {"version", no_argument, NULL, OPT_VERSION},
     {NULL, 0, NULL, 0},
@@ -77,12 +91,13 @@ struct options {
     const char *script;
     char *login; /* heap copy; argv's is wiped */
     bool keep_going;
+    size_t batch;
 };
 
 static void usage(FILE *fp)
 {
     (void)fprintf(
-        fp, "Usage: oomgr [-c CONFIG] [--continue] [LOGIN] [@SCRIPT | -s SCRIPT]\n"
+        fp, "Usage: oomgr [-c CONFIG] [--continue] [--batch=N] [LOGIN] [@SCRIPT | -s SCRIPT]\n"
             "\n"
             "IOFCMGR, the ofcmail administration command line. Statements end with ';'\n"
             "(\"help;\" lists them) and come from the terminal, a script, or stdin.\n"
@@ -93,6 +108,8 @@ static void usage(FILE *fp)
             "                 run the statements of a file, stop at the first error\n"
             "  -c CONFIG      configuration file (default $OFC_CONFIG, <home>/etc/ofcmail.conf)\n"
             "  --continue     in a script or on stdin, go on after an error (exit 1 at the end)\n"
+            "  --batch=N      in a script or on stdin, run up to N directory statements per\n"
+            "                 transaction (default 500; 1: one transaction per statement)\n"
             "  --help         show this help\n"
             "  --version      show the version\n"
             "\n"
@@ -104,6 +121,7 @@ static int parse_args(int argc, char **argv, struct options *o, int *status_r)
 {
     int c;
     memset(o, 0, sizeof(*o));
+    o->batch = OOMGR_BATCH_DEFAULT;
     opterr = 0;
     while ((c = getopt_long(argc, argv, ":c:s:", long_options, NULL)) != -1) {
         switch (c) {
@@ -118,6 +136,18 @@ static int parse_args(int argc, char **argv, struct options *o, int *status_r)
         case OPT_CONTINUE:
             o->keep_going = true;
             break;
+        case OPT_BATCH: {
+            char *end = NULL;
+            errno = 0;
+            long n = strtol(optarg, &end, 10);
+            if (optarg[0] == '\0' || *end != '\0' || errno != 0 || n < 1 || n > BATCH_MAX) {
+                oomgr_fatal_msg("--batch must be a number from 1 to %d, not '%s'", BATCH_MAX,
+                                optarg);
+                goto usage;
+            }
+            o->batch = (size_t)n;
+            break;
+        }
         case OPT_HELP:
             usage(stdout);
             *status_r = OOMGR_EXIT_OK;
@@ -161,7 +191,7 @@ static int parse_args(int argc, char **argv, struct options *o, int *status_r)
 one_script:
     oomgr_fatal_msg("only one script per run");
 usage:
-    oomgr_forget(&o->login);
+    ofc_tty_forget(&o->login);
     *status_r = OOMGR_EXIT_USAGE;
     return -1;
 }
@@ -169,7 +199,7 @@ usage:
 /* Empty answers mean "the default". */
 static char *ask_optional(const char *question, char **error_r)
 {
-    char *answer = oomgr_ask(question, true, error_r);
+    char *answer = ofc_tty_ask(question, true, error_r);
     if (answer != NULL && answer[0] == '\0')
         OFC_FREE(answer);
     return answer;
@@ -197,10 +227,10 @@ static int complete_login(const struct options *o, struct oomgr_login *login, bo
             login->user = ofc_xstrdup(env_user);
         } else if (terminal) {
             *asked_r = true;
-            login->user = oomgr_ask("Username: ", true, error_r);
+            login->user = ofc_tty_ask("Username: ", true, error_r);
             if (login->user == NULL)
                 return -1;
-            login->password = oomgr_ask("Password: ", false, error_r);
+            login->password = ofc_tty_ask("Password: ", false, error_r);
             if (login->password == NULL)
                 return -1;
             login->service = ask_optional("Connect string: ", error_r);
@@ -222,7 +252,7 @@ static int complete_login(const struct options *o, struct oomgr_login *login, bo
             login->password = ofc_xstrdup(env);
         } else if (terminal) {
             *asked_r = true;
-            login->password = oomgr_ask("Password: ", false, error_r);
+            login->password = ofc_tty_ask("Password: ", false, error_r);
             if (login->password == NULL)
                 return -1;
         } else {
@@ -252,6 +282,11 @@ static int log_in(struct oomgr *om, const struct options *o)
             oomgr_login_clear(&login);
             return status;
         }
+        if (login.service != NULL) {
+            char *conninfo = oomgr_service_conninfo(om, login.service, om->default_conninfo);
+            ofc_tty_forget(&login.service);
+            login.service = conninfo;
+        }
         if (oomgr_session_open(&login, om->default_conninfo, &om->session, &error) == 0) {
             oomgr_log(om, "%s logged in (domain %s, node %s, uid %ld)", om->session->login,
                       om->session->fqdn, om->session->node_name, (long)getuid());
@@ -277,46 +312,118 @@ static char *history_path(void)
     return ofc_xasprintf("%s/.oomgr_history", home);
 }
 
+/* One statement as read: parsed, or the error that kept it from being parsed. */
+struct entry {
+    struct oomgr_stmt *st; /* NULL: error */
+    char *error;
+    int line;
+};
+
+/* Reads and parses the next statement. Returns 1 with *e filled, 0 at the end of the input. */
+static int next_entry(struct oomgr *om, struct oomgr_reader *reader, struct oomgr_input *in,
+                      struct entry *e)
+{
+    struct oomgr_token *tokens = NULL;
+    size_t ntokens = 0;
+    char *text = NULL;
+
+    memset(e, 0, sizeof(*e));
+    int rc = oomgr_reader_next(reader, &tokens, &ntokens, &text, &e->error, &e->line);
+    if (rc == 0)
+        return 0;
+    if (rc > 0 && oomgr_parse(tokens, ntokens, &e->st, &e->error, &e->line) < 0)
+        e->st = NULL;
+    if (e->st != NULL && om->mode == OOMGR_INTERACTIVE && !oomgr_stmt_has_secret(e->st))
+        oomgr_input_remember(in, text);
+    oomgr_tokens_free(&tokens, ntokens);
+    if (text != NULL) {
+        explicit_bzero(text, strlen(text));
+        free(text);
+    }
+    return 1;
+}
+
+static void entry_clear(struct entry *e)
+{
+    oomgr_stmt_free(&e->st);
+    OFC_FREE(e->error);
+}
+
+static bool batchable(const struct oomgr *om, const struct entry *e)
+{
+    return om->mode != OOMGR_INTERACTIVE && om->batch > 1 && e->st != NULL &&
+           (e->st->def->flags & OOMGR_STMT_BATCH) && (e->st->def->flags & OOMGR_STMT_TX) &&
+           e->st->def->after == NULL;
+}
+
+/*
+ * Runs first and the batchable statements that follow it, up to om->batch
+ * of them, in one transaction. Stops reading early when the input would
+ * make it wait (a program feeding a pipe statement by statement). The
+ * first entry read that does not belong goes to *next (*have_next).
+ * Returns the number of statements that failed.
+ */
+static size_t run_batch(struct oomgr *om, struct oomgr_reader *reader, struct oomgr_input *in,
+                        struct entry *first, struct entry *next, bool *have_next)
+{
+    struct oomgr_stmt **stmts = ofc_xcalloc(om->batch, sizeof(*stmts));
+    size_t n = 0;
+
+    stmts[n++] = first->st;
+    first->st = NULL;
+    *have_next = false;
+    while (n < om->batch && oomgr_reader_ready(reader)) {
+        if (next_entry(om, reader, in, next) == 0)
+            break;
+        if (!batchable(om, next)) {
+            *have_next = true;
+            break;
+        }
+        stmts[n++] = next->st;
+        next->st = NULL;
+    }
+    size_t failed = oomgr_execute_batch(om, stmts, n, !om->keep_going);
+    for (size_t i = 0; i < n; i++)
+        oomgr_stmt_free(&stmts[i]);
+    free(stmts);
+    return failed;
+}
+
 /* Reads and runs statements until the end, exit, or (in a script) the first error. */
 static int run_statements(struct oomgr *om, struct oomgr_input *in)
 {
     struct oomgr_reader *reader = oomgr_reader_new(in);
     bool failed = false;
+    struct entry e, next;
+    bool have_next = false;
 
+    memset(&next, 0, sizeof(next));
     while (!om->quit) {
-        struct oomgr_token *tokens = NULL;
-        size_t ntokens = 0;
-        char *text = NULL, *error = NULL;
-        int line = 0;
-        struct oomgr_stmt *st = NULL;
-
-        int rc = oomgr_reader_next(reader, &tokens, &ntokens, &text, &error, &line);
-        if (rc == 0)
+        bool ok = true;
+        if (have_next) {
+            e = next;
+            memset(&next, 0, sizeof(next));
+            have_next = false;
+        } else if (next_entry(om, reader, in, &e) == 0) {
             break;
-        if (rc > 0 && oomgr_parse(tokens, ntokens, &st, &error, &line) < 0)
-            rc = -1;
-        if (rc < 0) {
-            om->current_line = line;
-            oomgr_error_at(om, line, "%s", error);
-            free(error);
+        }
+        if (e.st == NULL) {
+            om->current_line = e.line;
+            oomgr_error_at(om, e.line, "%s", e.error);
+            ok = false;
+        } else if (batchable(om, &e)) {
+            ok = run_batch(om, reader, in, &e, &next, &have_next) == 0;
         } else {
-            if (om->mode == OOMGR_INTERACTIVE && !oomgr_stmt_has_secret(st))
-                oomgr_input_remember(in, text);
-            if (oomgr_execute(om, st) < 0)
-                rc = -1;
+            ok = oomgr_execute(om, e.st) == 0;
         }
-        oomgr_stmt_free(&st);
-        oomgr_tokens_free(&tokens, ntokens);
-        if (text != NULL) {
-            explicit_bzero(text, strlen(text));
-            free(text);
-        }
-        if (rc < 0) {
+        entry_clear(&e);
+        if (!ok) {
             failed = true;
             if (om->mode != OOMGR_INTERACTIVE && !om->keep_going)
                 break;
         }
     }
+    entry_clear(&next);
     oomgr_reader_free(&reader);
     return failed && om->mode != OOMGR_INTERACTIVE ? OOMGR_EXIT_FAILURE : OOMGR_EXIT_OK;
 }
@@ -333,6 +440,9 @@ int main(int argc, char **argv)
         return status;
     memset(&om, 0, sizeof(om));
     om.keep_going = o.keep_going;
+    om.batch = o.batch;
+    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+    om.hash_threads = cpus < 1 ? 1 : cpus > HASH_THREADS_MAX ? HASH_THREADS_MAX : (int)cpus;
     if (o.script != NULL) {
         om.mode = OOMGR_SCRIPT;
         om.source = o.script;
@@ -347,7 +457,7 @@ int main(int argc, char **argv)
     if (ofc_config_load(o.config_path, &om.cfg, &error) < 0) {
         oomgr_fatal_msg("%s", error);
         free(error);
-        oomgr_forget(&o.login);
+        ofc_tty_forget(&o.login);
         return OOMGR_EXIT_FAILURE;
     }
     om.default_conninfo = ofc_config_conninfo(om.cfg);
@@ -382,8 +492,9 @@ int main(int argc, char **argv)
 out:
     oomgr_input_close(&in);
     oomgr_session_free(&om.session);
-    oomgr_forget(&om.default_conninfo);
-    oomgr_forget(&o.login);
+    oomgr_tx_cache_free(&om.cache);
+    ofc_tty_forget(&om.default_conninfo);
+    ofc_tty_forget(&o.login);
     ofc_config_free(&om.cfg);
     ofc_log_close();
     return status;

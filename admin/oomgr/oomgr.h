@@ -8,6 +8,8 @@
  *   parse.c    tokens -> struct oomgr_stmt, checked against the statement
  *              table: verb, object, key=value arguments
  *   stmt.c     dispatch: privilege, one transaction, output, admin log
+ *   batch.c    in scripts: runs of statements in one transaction, a
+ *              savepoint each, passwords hashed on several threads
  *
  * Statements are described once, in tables that live beside their
  * handlers (session.c, process.c, param.c, schedule.c); dispatch and
@@ -21,6 +23,7 @@
 #include <stddef.h>
 
 /* libofc. */
+#include "dir_object.h"
 #include "ofc_mem.h"
 
 struct ofc_config;
@@ -55,6 +58,12 @@ struct oomgr_token {
 #define OOMGR_KEY_INT        0x08u /* a decimal number in [min, max] */
 #define OOMGR_KEY_SECRET     0x10u /* a password: never logged, never kept in history */
 #define OOMGR_KEY_ANY        0x20u /* name "*": stands for every key not declared */
+/*
+ * A password the statement stores hashed (with OOMGR_KEY_SECRET): oomgr
+ * hashes it before the statement's transaction begins (a batch's on
+ * several threads) and the handler takes oomgr_arg_hash().
+ */
+#define OOMGR_KEY_HASH 0x40u
 
 struct oomgr_key {
     const char *name; /* lower case; "*" with OOMGR_KEY_ANY */
@@ -73,6 +82,7 @@ struct oomgr_key {
 struct oomgr_arg {
     char *key;   /* as typed for OOMGR_KEY_ANY keys, else the declared (lower-case) name */
     char *value; /* heap; NULL for a flag word */
+    char *hash;  /* OOMGR_KEY_HASH: the crypt(3) hash of value once computed, else NULL */
     int line;
     const struct oomgr_key *spec;
 };
@@ -105,6 +115,18 @@ int oomgr_arg_line(const struct oomgr_stmt *st, const char *key);
 bool oomgr_arg_given(const struct oomgr_stmt *st, const char *key);
 /* An OOMGR_KEY_INT argument (already range-checked), or dflt. */
 long long oomgr_arg_int(const struct oomgr_stmt *st, const char *key, long long dflt);
+/*
+ * The hash of an OOMGR_KEY_HASH argument computed before the transaction,
+ * or NULL (not given, empty, or hashing failed: the handler hashes it
+ * then, and reports the failure).
+ */
+const char *oomgr_arg_hash(const struct oomgr_stmt *st, const char *key);
+/*
+ * (batch.c) Hashes the OOMGR_KEY_HASH arguments of count statements that
+ * have no hash yet, on up to threads threads (<= 1: in this thread). A
+ * password that cannot be hashed is left without one.
+ */
+void oomgr_stmts_hash(struct oomgr_stmt *const *stmts, size_t count, int threads);
 /* True when the statement holds an OOMGR_KEY_SECRET argument. */
 bool oomgr_stmt_has_secret(const struct oomgr_stmt *st);
 /*
@@ -134,6 +156,14 @@ enum oomgr_priv {
 #define OOMGR_STMT_TX   0x01u /* run in one transaction; output printed after COMMIT */
 #define OOMGR_STMT_EOL  0x02u /* may end at the end of its line, without ';' */
 #define OOMGR_STMT_HIDE 0x04u /* not listed by `help` (a synonym) */
+/*
+ * With OOMGR_STMT_TX and no `after`: in a script, consecutive statements
+ * of this kind share a transaction (a savepoint each; batch.c). The
+ * handler must then change nothing outside the database, and check its
+ * own privileges (the definition's priv is checked once per statement
+ * as usual).
+ */
+#define OOMGR_STMT_BATCH 0x08u
 
 struct oomgr;
 struct oomgr_call;
@@ -194,7 +224,37 @@ char *oomgr_stmt_objects(const char *verb);
  * transaction when the definition says so), prints the output and writes
  * the admin log. Returns 0, or -1 after reporting the error.
  */
-int oomgr_execute(struct oomgr *om, const struct oomgr_stmt *st);
+int oomgr_execute(struct oomgr *om, struct oomgr_stmt *st);
+
+/* The pieces of oomgr_execute() that batch.c shares. */
+void oomgr_call_init(struct oomgr_call *call, struct oomgr *om, const struct oomgr_stmt *st);
+/* Empties the output, warnings and log lines of a call (a retried attempt). */
+void oomgr_call_reset(struct oomgr_call *call);
+/* Prints a call's output and warnings, writes its log lines, then empties them. */
+void oomgr_call_flush(struct oomgr_call *call);
+void oomgr_call_free(struct oomgr_call *call);
+/* The definition's privilege check. Returns 0, or -1 with *error_r. */
+int oomgr_call_check_privilege(struct oomgr_call *call, char **error_r)
+    __attribute__((warn_unused_result));
+
+/* ---- batch.c: statements of a script in one transaction ----------------- */
+
+/* Statements per transaction in a script unless --batch says otherwise. */
+#define OOMGR_BATCH_DEFAULT 500
+
+/*
+ * Runs count OOMGR_STMT_BATCH statements in one transaction: each in a
+ * savepoint, so that a failing one is rolled back alone; with
+ * stop_on_error the statements after the first failure are not run, and
+ * those before it are committed with the transaction. Passwords are
+ * hashed first, on several threads. Output, warnings, errors and log
+ * lines are reported after COMMIT, statement by statement, in order.
+ * Returns the number of statements that failed (a batch that could not
+ * be committed at all counts as one failure, reported at its first
+ * statement).
+ */
+size_t oomgr_execute_batch(struct oomgr *om, struct oomgr_stmt *const *stmts, size_t count,
+                           bool stop_on_error);
 
 /* ---- the session (session.c) ---------------------------------------------- */
 
@@ -208,6 +268,24 @@ struct oomgr_session {
     long long account_id;
     char *login; /* the account's name as stored ("ADMIN") */
 };
+
+/*
+ * What the directory statements look up again and again within one
+ * transaction: whether the session administers a domain, and node ids by
+ * name. Emptied when a transaction (attempt) begins, so it never outlives
+ * what it read.
+ */
+struct oomgr_tx_cache {
+    long long *admin_domain; /* domain ids ... */
+    bool *admin_yes;         /* ... and the answers */
+    size_t nadmin, admin_cap;
+    char **node_name; /* upper case ... */
+    long long *node_id;
+    size_t nnode, node_cap;
+};
+
+void oomgr_tx_cache_reset(struct oomgr_tx_cache *c);
+void oomgr_tx_cache_free(struct oomgr_tx_cache *c);
 
 /* What a login names; any field may be NULL (= ask, or the default). */
 struct oomgr_login {
@@ -232,6 +310,15 @@ int oomgr_login_parse_cmdline(const char *text, struct oomgr_login *login, char 
  */
 int oomgr_login_parse_slashes(const char *text, struct oomgr_login *login, char **error_r)
     __attribute__((warn_unused_result));
+
+/*
+ * The conninfo a login's service means: NULL or "" the current one
+ * (current); a libpq connect string as it is; a bare name (no '=' or ':',
+ * like the guide's <service_name>) the node's own database when it is the
+ * configuration's SID or node name, else "service=NAME" (pg_service.conf).
+ * Heap string.
+ */
+char *oomgr_service_conninfo(const struct oomgr *om, const char *service, const char *current);
 
 /*
  * Connects to login->service (NULL/"" = default_conninfo) and checks the
@@ -266,9 +353,12 @@ struct oomgr {
     enum oomgr_mode mode;
     const char *source; /* "script.ofc", "stdin" */
     bool keep_going;    /* --continue */
-    bool quit;          /* exit/quit was given */
-    bool log_open;      /* <log_dir>/<SID>/oomgr.log is open */
-    int current_line;   /* of the statement being run, for messages */
+    size_t batch;       /* --batch: statements per transaction in a script (1: none) */
+    int hash_threads;   /* threads that hash a batch's passwords */
+    struct oomgr_tx_cache cache;
+    bool quit;        /* exit/quit was given */
+    bool log_open;    /* <log_dir>/<SID>/oomgr.log is open */
+    int current_line; /* of the statement being run, for messages */
 };
 
 /* ---- report.c: messages --------------------------------------------------- */
@@ -304,16 +394,16 @@ struct oomgr_input *oomgr_input_terminal(const char *history_path);
  * typed); -1 on a read error (*error_r). continuation selects the prompt.
  */
 int oomgr_input_line(struct oomgr_input *in, bool continuation, char **line_r, char **error_r);
+/*
+ * True when the next line can be read without waiting: a script, a pipe
+ * that has data or has ended; never at a terminal.
+ */
+bool oomgr_input_ready(struct oomgr_input *in);
 /* Adds a statement to the history (terminal only); never pass a secret. */
 void oomgr_input_remember(struct oomgr_input *in, const char *text);
 void oomgr_input_close(struct oomgr_input **in);
 /* True once after ^C at a terminal session (for statements that wait). */
 bool oomgr_input_interrupted(void);
-
-/* Asks on the terminal (stdin) with or without echo; heap answer, or NULL + *error_r. */
-char *oomgr_ask(const char *question, bool echo, char **error_r);
-/* Overwrites and frees a string that held a secret; sets *s to NULL. */
-void oomgr_forget(char **s);
 
 /* ---- lexer.c: statements from lines --------------------------------------- */
 
@@ -331,6 +421,11 @@ void oomgr_reader_free(struct oomgr_reader **r);
 int oomgr_reader_next(struct oomgr_reader *r, struct oomgr_token **tokens_r, size_t *ntokens_r,
                       char **text_r, char **error_r, int *line_r);
 void oomgr_tokens_free(struct oomgr_token **tokens, size_t ntokens);
+/*
+ * True when oomgr_reader_next() can return without waiting for input: a
+ * complete statement (or an error) is pending, or the input is ready.
+ */
+bool oomgr_reader_ready(struct oomgr_reader *r);
 
 /* ---- table.c: result tables ---------------------------------------------- */
 
@@ -366,6 +461,82 @@ extern const struct oomgr_stmt_def oomgr_session_stmts[];
 extern const struct oomgr_stmt_def oomgr_process_stmts[];
 extern const struct oomgr_stmt_def oomgr_param_stmts[];
 extern const struct oomgr_stmt_def oomgr_schedule_stmts[];
+extern const struct oomgr_stmt_def oomgr_domain_stmts[];  /* domain.c */
+extern const struct oomgr_stmt_def oomgr_account_stmts[]; /* account.c: person, room, equipment */
+/* object.c: alias, dl, location, organization, role, template, member */
+extern const struct oomgr_stmt_def oomgr_object_stmts[];
+
+/* ---- directory.c: what the directory statements share -------------------- */
+
+/*
+ * Directory statements address an object by name in the session's
+ * domain, or in another one given as name@fqdn or domain=fqdn; either
+ * way the session's account must administer that domain (a grant on it
+ * or on a domain above it: dir_domain_administers()).
+ */
+struct oomgr_dir_target {
+    long long domain_id;
+    char *fqdn; /* lower case */
+    char *name; /* the name without "@fqdn"; NULL when no name was given */
+};
+
+void oomgr_dir_target_clear(struct oomgr_dir_target *t);
+
+/*
+ * The object a statement names with key (NULL: none, only the domain),
+ * and its domain: that of "name@fqdn", else domain=, else the session's.
+ * Checks that the domain exists and is administered by the session.
+ * Returns 0 and fills *t, or -1 with *error_r (the statement's current
+ * line then points at the argument at fault).
+ */
+int oomgr_dir_target(struct oomgr_call *call, const char *key, struct oomgr_dir_target *t,
+                     char **error_r) __attribute__((warn_unused_result));
+
+/*
+ * Checks that the session administers domain_id (fqdn names it in the
+ * message). Answers are cached for the transaction. Returns 0, or -1 with
+ * "insufficient privileges: ADMIN does not administer domain X".
+ */
+int oomgr_dir_require_admin(struct oomgr_call *call, long long domain_id, const char *fqdn,
+                            char **error_r) __attribute__((warn_unused_result));
+
+/*
+ * The id of the node named name (any case), cached for the transaction.
+ * Returns 0, or -1 with "no node named X".
+ */
+int oomgr_dir_node(struct oomgr_call *call, const char *name, long long *id_r, char **error_r)
+    __attribute__((warn_unused_result));
+
+/*
+ * Finds the object t names, of class (a class of the address space, or
+ * PUBLIC_TEMPLATE). Returns 0 and fills *obj_r (dir_object_clear() it),
+ * or -1 with "no PERSON named 'x' in acme.com", or "x@acme.com is an
+ * ALIAS, not a PERSON".
+ */
+int oomgr_dir_find(struct oomgr_call *call, const struct oomgr_dir_target *t, enum dir_class class,
+                   struct dir_object *obj_r, char **error_r) __attribute__((warn_unused_result));
+
+/*
+ * Reports a change: prints "<Verb>ed successfully." ("Inserted",
+ * "Modified", "Deleted", "Added", "Removed") and logs the statement (its
+ * secrets masked) with the object's address.
+ */
+void oomgr_dir_done(struct oomgr_call *call, const char *done, const char *address);
+
+/*
+ * A mailbox size: digits with an optional unit K, M, G or T (powers of
+ * 1024; a trailing B is allowed: 100MB), or "unlimited"/"none" (-1).
+ * Returns 0 and *bytes_r, or -1 when the text is not a size.
+ */
+int oomgr_size_parse(const char *text, long long *bytes_r) __attribute__((warn_unused_result));
+/* The size in the largest unit that divides it ("100M"), or "unlimited" when < 0. Heap. */
+char *oomgr_size_format(long long bytes);
+
+/* Whether text matches pattern, with * and ? as wildcards, ignoring (ASCII) case. */
+bool oomgr_wildcard_match(const char *pattern, const char *text);
+
+/* "acme.com" -> "ACME.COM", as whoami shows domains. Heap. */
+char *oomgr_upper(const char *s);
 
 /*
  * process.c helpers the other groups share: the process type named by

@@ -34,6 +34,7 @@ void oomgr_stmt_free(struct oomgr_stmt **st)
             explicit_bzero((*st)->args[i].value, strlen((*st)->args[i].value));
             free((*st)->args[i].value);
         }
+        free((*st)->args[i].hash);
     }
     free((*st)->args);
     OFC_FREE(*st);
@@ -85,6 +86,7 @@ static void add_arg(struct oomgr_stmt *st, const char *key, const char *value, i
     st->args = ofc_xrealloc(st->args, (st->nargs + 1) * sizeof(*st->args));
     st->args[st->nargs].key = ofc_xstrdup(key);
     st->args[st->nargs].value = value != NULL ? ofc_xstrdup(value) : NULL;
+    st->args[st->nargs].hash = NULL;
     st->args[st->nargs].line = line;
     st->args[st->nargs].spec = spec;
     st->nargs++;
@@ -285,6 +287,12 @@ int oomgr_arg_line(const struct oomgr_stmt *st, const char *key)
 {
     const struct oomgr_arg *a = find_arg(st, key);
     return a != NULL ? a->line : st->line;
+}
+
+const char *oomgr_arg_hash(const struct oomgr_stmt *st, const char *key)
+{
+    const struct oomgr_arg *a = find_arg(st, key);
+    return a != NULL ? a->hash : NULL;
 }
 
 bool oomgr_arg_given(const struct oomgr_stmt *st, const char *key)

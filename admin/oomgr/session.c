@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -24,8 +25,10 @@
 #include <libpq-fe.h>
 
 /* libofc. */
+#include "ofc_config.h"
 #include "ofc_db.h"
 #include "ofc_mem.h"
+#include "ofc_tty.h"
 #include "ofc_password.h"
 
 /* This program. */
@@ -43,8 +46,8 @@
 void oomgr_login_clear(struct oomgr_login *login)
 {
     OFC_FREE(login->user);
-    oomgr_forget(&login->password);
-    oomgr_forget(&login->service);
+    ofc_tty_forget(&login->password);
+    ofc_tty_forget(&login->service);
     OFC_FREE(login->domain);
 }
 
@@ -122,12 +125,33 @@ int oomgr_login_parse_slashes(const char *text, struct oomgr_login *login, char 
     return 0;
 }
 
+char *oomgr_service_conninfo(const struct oomgr *om, const char *service, const char *current)
+{
+    if (service == NULL || service[0] == '\0')
+        return ofc_xstrdup(current != NULL ? current : "");
+    /* key=value pairs or a postgresql:// URI: a connect string already. */
+    if (strpbrk(service, "=:") != NULL)
+        return ofc_xstrdup(service);
+    /*
+     * The guide's <service_name> was the node's TNS alias: the SID or the
+     * node's name mean this node's own database.
+     */
+    const struct ofc_config *cfg = om->cfg;
+    if (cfg != NULL && ((cfg->sid != NULL && strcasecmp(service, cfg->sid) == 0) ||
+                        (cfg->node != NULL && strcasecmp(service, cfg->node) == 0)))
+        return ofc_xstrdup(om->default_conninfo);
+    struct ofc_strbuf sb = OFC_STRBUF_INIT;
+    ofc_strbuf_puts(&sb, "service=");
+    ofc_conninfo_append_value(&sb, service);
+    return ofc_strbuf_detach(&sb);
+}
+
 void oomgr_session_free(struct oomgr_session **s)
 {
     if (*s == NULL)
         return;
     ofc_db_free(&(*s)->db);
-    oomgr_forget(&(*s)->conninfo);
+    ofc_tty_forget(&(*s)->conninfo);
     free((*s)->node_name);
     free((*s)->fqdn);
     free((*s)->login);
@@ -282,7 +306,7 @@ int oomgr_session_open(const struct oomgr_login *login, const char *default_conn
                                      found == 1 && hash != NULL ? hash : DUMMY_HASH);
     bool ok = found == 1 && hash != NULL && login->password != NULL && login->password[0] != '\0' &&
               match;
-    oomgr_forget(&hash);
+    ofc_tty_forget(&hash);
     if (!ok) {
         sleep_until(started + OOMGR_LOGIN_DELAY_MS);
         *error_r = ofc_xstrdup(REFUSED);
@@ -363,7 +387,7 @@ static void set_part(char **field, const char *value)
 {
     if (value == NULL)
         return;
-    oomgr_forget(field);
+    ofc_tty_forget(field);
     *field = value[0] != '\0' ? ofc_xstrdup(value) : NULL;
 }
 
@@ -393,7 +417,7 @@ static int run_connect(struct oomgr_call *call, char **error_r)
         if (env != NULL && env[0] != '\0') {
             login.password = ofc_xstrdup(env);
         } else if (isatty(STDIN_FILENO) == 1) {
-            login.password = oomgr_ask("Password: ", false, error_r);
+            login.password = ofc_tty_ask("Password: ", false, error_r);
             if (login.password == NULL)
                 goto fail;
         } else {
@@ -403,6 +427,11 @@ static int run_connect(struct oomgr_call *call, char **error_r)
         }
     }
     const char *current = om->session != NULL ? om->session->conninfo : om->default_conninfo;
+    if (login.service != NULL) {
+        char *conninfo = oomgr_service_conninfo(om, login.service, current);
+        ofc_tty_forget(&login.service);
+        login.service = conninfo;
+    }
     if (oomgr_session_open(&login, current, &s, error_r) < 0) {
         oomgr_log(om, "connect refused for %s (domain %s)", login.user,
                   login.domain != NULL ? login.domain : "default");

@@ -26,8 +26,8 @@ static const struct oomgr_stmt_def general_stmts[];
 
 /* In the order `help` lists them. */
 static const struct oomgr_stmt_def *const tables[] = {
-    oomgr_session_stmts,  oomgr_process_stmts, oomgr_param_stmts,
-    oomgr_schedule_stmts, general_stmts,
+    oomgr_session_stmts, oomgr_process_stmts, oomgr_param_stmts,  oomgr_schedule_stmts,
+    oomgr_domain_stmts,  oomgr_account_stmts, oomgr_object_stmts, general_stmts,
 };
 #define NTABLES (sizeof(tables) / sizeof(tables[0]))
 
@@ -125,15 +125,32 @@ void oomgr_log_change(struct oomgr_call *call, const char *fmt, ...)
     va_end(ap);
 }
 
-static void reset_call(struct oomgr_call *call)
+void oomgr_call_init(struct oomgr_call *call, struct oomgr *om, const struct oomgr_stmt *st)
+{
+    memset(call, 0, sizeof(*call));
+    call->om = om;
+    call->st = st;
+    call->db = om->session != NULL ? om->session->db : NULL;
+    ofc_strbuf_init(&call->out);
+    ofc_strbuf_init(&call->warn);
+    ofc_strbuf_init(&call->log);
+}
+
+void oomgr_call_reset(struct oomgr_call *call)
 {
     ofc_strbuf_reset(&call->out);
     ofc_strbuf_reset(&call->warn);
     ofc_strbuf_reset(&call->log);
 }
 
-/* Prints what a call produced and writes its log lines. */
-static void flush_call(struct oomgr_call *call)
+void oomgr_call_free(struct oomgr_call *call)
+{
+    ofc_strbuf_free(&call->out);
+    ofc_strbuf_free(&call->warn);
+    ofc_strbuf_free(&call->log);
+}
+
+void oomgr_call_flush(struct oomgr_call *call)
 {
     struct oomgr *om = call->om;
     if (call->out.len > 0) {
@@ -153,12 +170,12 @@ static void flush_call(struct oomgr_call *call)
         else
             oomgr_log(om, "%s", line);
     }
-    reset_call(call);
+    oomgr_call_reset(call);
 }
 
 /* ---- dispatch ------------------------------------------------------------- */
 
-static int check_privilege(struct oomgr_call *call, char **error_r)
+int oomgr_call_check_privilege(struct oomgr_call *call, char **error_r)
 {
     enum oomgr_priv priv = call->st->def->priv;
     struct oomgr_session *s = call->om->session;
@@ -191,14 +208,15 @@ static int run_in_transaction(struct ofc_db *db, void *ctx, char **error_r)
     struct oomgr_call *call = ctx;
     (void)db;
     /* A retried attempt starts from nothing: its output must not repeat. */
-    reset_call(call);
+    oomgr_call_reset(call);
+    oomgr_tx_cache_reset(&call->om->cache);
     call->om->current_line = call->st->line;
-    if (check_privilege(call, error_r) < 0)
+    if (oomgr_call_check_privilege(call, error_r) < 0)
         return OFC_DB_ERROR;
     return call->st->def->run(call, error_r) == 0 ? OFC_DB_OK : OFC_DB_ERROR;
 }
 
-int oomgr_execute(struct oomgr *om, const struct oomgr_stmt *st)
+int oomgr_execute(struct oomgr *om, struct oomgr_stmt *st)
 {
     const struct oomgr_stmt_def *def = st->def;
     struct oomgr_call call;
@@ -210,18 +228,14 @@ int oomgr_execute(struct oomgr *om, const struct oomgr_stmt *st)
         oomgr_error_at(om, st->line, "not logged in (connect USER/PASSWORD first)");
         return -1;
     }
-    memset(&call, 0, sizeof(call));
-    call.om = om;
-    call.st = st;
-    call.db = om->session != NULL ? om->session->db : NULL;
-    ofc_strbuf_init(&call.out);
-    ofc_strbuf_init(&call.warn);
-    ofc_strbuf_init(&call.log);
+    oomgr_call_init(&call, om, st);
+    /* Yescrypt is slow on purpose: hash before the transaction holds any lock. */
+    oomgr_stmts_hash(&st, 1, 1);
 
     if (def->flags & OOMGR_STMT_TX) {
         int tx = ofc_db_transaction(call.db, false, 0, run_in_transaction, &call, &error);
         if (tx != OFC_DB_OK) {
-            reset_call(&call);
+            oomgr_call_reset(&call);
             rc = -1;
         }
     } else {
@@ -229,30 +243,28 @@ int oomgr_execute(struct oomgr *om, const struct oomgr_stmt *st)
             ofc_db_ensure(call.db, NULL, 15000) < 0) {
             error = ofc_xasprintf("database unavailable: %s", ofc_db_error(call.db));
             rc = -1;
-        } else if (check_privilege(&call, &error) < 0 || def->run(&call, &error) < 0) {
+        } else if (oomgr_call_check_privilege(&call, &error) < 0 || def->run(&call, &error) < 0) {
             rc = -1;
         }
     }
     if (rc == 0) {
-        flush_call(&call);
+        oomgr_call_flush(&call);
         if (def->after != NULL) {
             /* Output and warnings so far are out; what after() adds follows. */
             rc = def->after(&call, &error);
-            flush_call(&call);
+            oomgr_call_flush(&call);
         }
     } else {
         /* Warnings a failed statement collected still explain something. */
         ofc_strbuf_reset(&call.log);
-        flush_call(&call);
+        oomgr_call_flush(&call);
     }
     if (rc < 0) {
         /* current_line: a handler may have pointed at the argument that failed. */
         oomgr_error_at(om, 0, "%s", error != NULL ? error : "statement failed");
         free(error);
     }
-    ofc_strbuf_free(&call.out);
-    ofc_strbuf_free(&call.warn);
-    ofc_strbuf_free(&call.log);
+    oomgr_call_free(&call);
     return rc;
 }
 

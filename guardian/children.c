@@ -531,6 +531,23 @@ static bool is_leftover(const struct guard *g, pid_t pid, const char *executable
     return same;
 }
 
+/* True when pid no longer runs: gone, or a zombie waiting to be reaped. */
+static bool pid_finished(pid_t pid)
+{
+    char *path = ofc_xasprintf("/proc/%ld/stat", (long)pid);
+    FILE *f = fopen(path, "re");
+    free(path);
+    if (f == NULL)
+        return true;
+    char buf[512];
+    size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+    (void)fclose(f);
+    buf[n] = '\0';
+    /* "pid (comm) S ...": the state follows the last ')'. */
+    const char *paren = strrchr(buf, ')');
+    return paren == NULL || paren[1] == '\0' || paren[2] == 'Z' || paren[2] == 'X';
+}
+
 struct leftover {
     pid_t pid;
     char *executable;
@@ -592,6 +609,15 @@ void children_clear_leftovers(struct guard *g)
                      (long)left[i].pid, grace);
             if (kill(-left[i].pid, SIGKILL) != 0)
                 (void)kill(left[i].pid, SIGKILL);
+        }
+        /*
+         * Signals take effect asynchronously; nothing new may start until
+         * the old instance is really gone (a zombie at most).
+         */
+        int64_t gone_by = guard_now_ms() + 2000;
+        while (guard_now_ms() < gone_by && !pid_finished(left[i].pid)) {
+            struct timespec ts = {.tv_sec = 0, .tv_nsec = LEFTOVER_POLL_MS * 1000000L};
+            (void)nanosleep(&ts, NULL);
         }
         free(left[i].executable);
     }

@@ -35,6 +35,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
@@ -508,6 +510,13 @@ static void start_session(struct listener *l, int fd, const struct sockaddr_stor
         (void)close(fd);
         ofc_warn("refused a session: MaxSessions (%lld) reached", l->max_sessions);
         return;
+    }
+    /* Each reply is its own send(): without TCP_NODELAY, the replies to a
+     * pipelined MAIL/RCPT/DATA wait for the client's delayed ACK (~40 ms a
+     * transaction). */
+    if (ss->ss_family != AF_UNIX) {
+        int one = 1;
+        (void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
     }
     struct session *s = ofc_xcalloc(1, sizeof(*s));
     s->l = l;

@@ -73,3 +73,29 @@ int billing_record(struct ofc_db *db, long long node_id, long long process_id,
     }
     return 0;
 }
+
+int billing_purge(struct ofc_db *db, int days, int batch, size_t *n_r, char **error_r)
+{
+    *n_r = 0;
+    char *sdays = ofc_xasprintf("%d", days);
+    char *slimit = ofc_xasprintf("%d", batch > 0 ? batch : 1);
+    const char *params[] = {sdays, slimit};
+    PGresult *res = ofc_db_query(db,
+                                 "WITH c AS MATERIALIZED ("
+                                 " SELECT id FROM ofc.message_billing"
+                                 "  WHERE disposed_at < now() - make_interval(days => $1::int)"
+                                 "  ORDER BY disposed_at LIMIT $2::int FOR UPDATE SKIP LOCKED),"
+                                 " d AS (DELETE FROM ofc.message_billing x USING c"
+                                 "  WHERE x.id = c.id RETURNING 1)"
+                                 " SELECT count(*) FROM d",
+                                 2, params);
+    free(sdays);
+    free(slimit);
+    if (res == NULL) {
+        *error_r = ofc_xasprintf("cannot purge billing records: %s", ofc_db_error(db));
+        return -1;
+    }
+    *n_r = (size_t)ofc_db_value_ll(res, 0, 0, 0);
+    PQclear(res);
+    return 0;
+}

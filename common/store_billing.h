@@ -33,4 +33,13 @@ int billing_record(struct ofc_db *db, long long node_id, long long process_id,
                    const struct billing_row *rows, size_t n, char **error_r)
     __attribute__((warn_unused_result));
 
+/*
+ * Deletes up to batch rows disposed of more than days days ago, oldest
+ * first (message_billing_disposed), skipping rows another transaction
+ * holds. Returns the number deleted in *n_r. Runs inside the caller's
+ * transaction; 0, or -1 with a heap message in *error_r.
+ */
+int billing_purge(struct ofc_db *db, int days, int batch, size_t *n_r, char **error_r)
+    __attribute__((warn_unused_result));
+
 #endif

@@ -41,9 +41,14 @@
  *      lifecycle (configuration, log <node>_postmanNN.log, registration,
  *      heartbeat, refresh, SIGTERM) is ofc_proc_main()'s.
  *
+ *      Before the delivery, each local recipient's server-side rules,
+ *      auto-forward and auto-reply (rules.c) choose its folder and flags,
+ *      or drop its copy (discarded: billed DELIVERED "discarded by rule";
+ *      forwarded without a copy: FORWARDED); the replies and forwards
+ *      they send are stored and submitted in the same transaction.
+ *
  *      Not yet: remote nodes (accounts whose home is another node bounce;
- *      RemoteFlag is ignored), auto-replies, auto-forwarding and rules.
- *      A rules step would choose the folder of each store_target.
+ *      RemoteFlag is ignored).
  *
  * DIAGNOSTICS
  *      One log line per message with what became of each recipient. Exit
@@ -67,6 +72,9 @@
 #include "store_deliver.h"
 #include "store_message.h"
 #include "store_ndr.h"
+
+/* This program. */
+#include "rules.h"
 
 /* Failed attempts after which an entry that keeps failing is given up. */
 #define MAX_ATTEMPTS 10
@@ -290,6 +298,10 @@ struct targets {
     struct store_target *v;
     size_t *rcpt; /* which recipient of its entry each target is */
     size_t n;
+    /* Set by apply_rules(): targets that get no pointer, and their billing. */
+    bool *skip;
+    const char **skip_disposition;
+    const char **skip_reason;
 };
 
 /* Sorts the recipients of one entry: folders, gateways, failures. */
@@ -310,7 +322,7 @@ static void classify(struct postman *pm, const struct queue_entry *e, struct ent
                                           r->address));
                 break;
             }
-            /* A rules step would choose the target's folder here. */
+            /* apply_rules() may choose another folder, flags, or none. */
             t->v = ofc_xrealloc(t->v, (t->n + 1) * sizeof(*t->v));
             t->rcpt = ofc_xrealloc(t->rcpt, (t->n + 1) * sizeof(*t->rcpt));
             t->v[t->n] =
@@ -348,6 +360,10 @@ static int finish_entry(struct ofc_db *db, struct postman *pm, struct batch_stat
     for (size_t k = w->first_target; k < w->first_target + w->ntargets; k++) {
         const struct dir_rcpt *r = &w->rcpts[t->rcpt[k]];
         const char *orig = e->rcpts[r->input];
+        if (t->skip != NULL && t->skip[k]) {
+            bill(bs, e, r->address, r->account_id, t->skip_disposition[k], t->skip_reason[k]);
+            continue;
+        }
         switch (results[k].status) {
         case STORE_DELIVERED:
             bill(bs, e, r->address, r->account_id, "DELIVERED", NULL);
@@ -375,6 +391,96 @@ static int finish_entry(struct ofc_db *db, struct postman *pm, struct batch_stat
         ofc_info("message %lld from <%s>: delivered to %zu account%s", e->message_id, e->sender,
                  delivered, delivered == 1 ? "" : "s");
     *delivered_r += delivered;
+    return rc;
+}
+
+/*
+ * The rules step: for the targets whose account has rules, an
+ * auto-forward or an auto-reply (one query per batch finds them), sets
+ * their folder and flags or marks them skipped, and sends the forwards
+ * and replies. The strings the targets point to belong to bs.
+ */
+static int apply_rules(struct ofc_db *db, struct postman *pm, struct batch_state *bs,
+                       const struct queue_entry *entries, const struct entry_work *work, size_t n,
+                       struct targets *t, char **error_r)
+{
+    if (t->n == 0)
+        return 0;
+    long long *ids = ofc_xcalloc(t->n, sizeof(*ids));
+    bool *has = ofc_xcalloc(t->n, sizeof(*has));
+    for (size_t k = 0; k < t->n; k++)
+        ids[k] = t->v[k].account_id;
+    int rc = rules_which(db, ids, t->n, has, error_r);
+    free(ids);
+    t->skip = ofc_xcalloc(t->n, sizeof(*t->skip));
+    t->skip_disposition = ofc_xcalloc(t->n, sizeof(*t->skip_disposition));
+    t->skip_reason = ofc_xcalloc(t->n, sizeof(*t->skip_reason));
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        const struct queue_entry *e = &entries[i];
+        char *headers = NULL;
+        size_t hlen = 0;
+        for (size_t k = work[i].first_target;
+             rc == 0 && k < work[i].first_target + work[i].ntargets; k++) {
+            if (!has[k])
+                continue;
+            /* The header section once per message, only when some rule needs it. */
+            if (headers == NULL &&
+                (headers = fetch_header(db, e->message_id, &hlen, error_r)) == NULL) {
+                rc = -1;
+                break;
+            }
+            struct rules_message m = {e->message_id, e->sender, e->size, headers, hlen};
+            struct rules_outcome out;
+            rc = rules_apply(db, pm->domain, t->v[k].account_id, &m, &out, error_r);
+            if (rc != 0)
+                break;
+            if (out.folder != NULL)
+                t->v[k].folder = own(bs, out.folder);
+            t->v[k].flags = out.flags;
+            if (out.nkeywords > 0) {
+                for (size_t j = 0; j < out.nkeywords; j++)
+                    (void)own(bs, out.keywords[j]);
+                t->v[k].keywords = (const char *const *)out.keywords;
+                t->v[k].nkeywords = out.nkeywords;
+                (void)own(bs, (char *)out.keywords);
+            } else {
+                free(out.keywords);
+            }
+            if (!out.keep) {
+                t->skip[k] = true;
+                t->skip_disposition[k] = out.disposition;
+                t->skip_reason[k] = out.reason != NULL ? own(bs, out.reason) : NULL;
+            } else {
+                free(out.reason);
+            }
+        }
+        free(headers);
+    }
+    free(has);
+    return rc;
+}
+
+/*
+ * Delivers the targets not skipped in one store_deliver() call; results
+ * come back in the order of all targets.
+ */
+static int deliver_targets(struct ofc_db *db, const struct targets *t,
+                           struct store_deliver_result *results, char **error_r)
+{
+    if (t->skip == NULL)
+        return store_deliver(db, 0, t->v, t->n, results, error_r);
+    struct store_target *v = ofc_xcalloc(t->n + 1, sizeof(*v));
+    struct store_deliver_result *r = ofc_xcalloc(t->n + 1, sizeof(*r));
+    size_t m = 0;
+    for (size_t k = 0; k < t->n; k++)
+        if (!t->skip[k])
+            v[m++] = t->v[k];
+    int rc = store_deliver(db, 0, v, m, r, error_r);
+    for (size_t k = 0, j = 0; rc == 0 && k < t->n; k++)
+        if (!t->skip[k])
+            results[k] = r[j++];
+    free(v);
+    free(r);
     return rc;
 }
 
@@ -428,11 +534,13 @@ static int batch_tx(struct ofc_db *db, void *vctx, char **error_r)
             classify(pm, e, &work[i], &t);
     }
     struct store_deliver_result *results = ofc_xcalloc(t.n + 1, sizeof(*results));
-    if (rc == 0) {
-        /* A single entry is the one to blame if this fails. */
+    /* A single entry is the one to blame if this fails. */
+    if (rc == 0)
         ctx->current_id = n == 1 ? entries[0].id : 0;
-        rc = store_deliver(db, 0, t.v, t.n, results, error_r);
-    }
+    if (rc == 0)
+        rc = apply_rules(db, pm, &bs, entries, work, n, &t, error_r);
+    if (rc == 0)
+        rc = deliver_targets(db, &t, results, error_r);
     for (size_t i = 0; rc == 0 && i < n; i++) {
         const struct queue_entry *e = &entries[i];
         ctx->current_id = e->id;
@@ -467,6 +575,9 @@ static int batch_tx(struct ofc_db *db, void *vctx, char **error_r)
     free(results);
     free(t.v);
     free(t.rcpt);
+    free(t.skip);
+    free(t.skip_disposition);
+    free(t.skip_reason);
     free(ids);
     queue_entries_free(&entries, n);
     return rc == 0 ? OFC_DB_OK : OFC_DB_ERROR;

@@ -465,6 +465,9 @@ extern const struct oomgr_stmt_def oomgr_domain_stmts[];  /* domain.c */
 extern const struct oomgr_stmt_def oomgr_account_stmts[]; /* account.c: person, room, equipment */
 /* object.c: alias, dl, location, organization, role, template, member */
 extern const struct oomgr_stmt_def oomgr_object_stmts[];
+extern const struct oomgr_stmt_def oomgr_queue_stmts[];   /* queue.c: queues, dead, message */
+extern const struct oomgr_stmt_def oomgr_rewrite_stmts[]; /* rewrite.c: address rewrite rules */
+extern const struct oomgr_stmt_def oomgr_rule_stmts[]; /* rule.c: rules, autoreply, autoforward */
 
 /* ---- directory.c: what the directory statements share -------------------- */
 

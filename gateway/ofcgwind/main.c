@@ -7,16 +7,18 @@
  *
  * DESCRIPTION
  *      Moves the node's gateway_in queue (filled by ofcuto and the LMTP
- *      listener) into the message store. For each entry, in one
- *      transaction: the entry is taken (FOR UPDATE SKIP LOCKED, so several
- *      instances may run), its envelope is rewritten by the rewrite_rule
- *      table (function gateway_rewrite, in the same statement), bare
+ *      listener) into the message store. Up to BatchSize entries per
+ *      transaction (one commit for the lot; after a failed batch, one entry
+ *      per transaction): entries are taken (FOR UPDATE SKIP LOCKED, so
+ *      several instances may run), each one's envelope is rewritten by
+ *      the rewrite_rule table (function gateway_rewrite, in the same
+ *      statement), bare
  *      recipients are qualified with the gateway's domain and ".ofcmail"
  *      suffixes removed, a Received: field is prepended (parameter
  *      AddReceived), the message is analysed once (store_mime) and stored
  *      once (store_message_put), put on submission for the Postman, and the
- *      entry is deleted. A crash at any point leaves the entry queued and
- *      nothing stored.
+ *      entries are deleted. A crash at any point leaves the entries queued
+ *      and nothing stored.
  *
  *      An entry that cannot be stored because of what it holds (no
  *      recipient left, data the database refuses) goes to the dead queue
@@ -72,16 +74,20 @@ struct entry {
     size_t nrcpts;
     int attempts;
     struct ofc_strbuf raw;
+    /* After ingest_one(): what was stored and submitted, for the log after COMMIT. */
+    long long message_id;
+    size_t nsubmitted;
 };
 
 struct tx {
     struct ofc_proc *proc;
     struct gw *gw;
-    bool found;
+    long long limit; /* entries to take in this transaction */
+    struct entry *e; /* the entries taken (capacity limit) */
+    size_t n;
+    size_t bad; /* with an error: the entry at fault (index in e) */
     /* Set when the entry's content is at fault: dead queue, no retry. */
     bool permanent;
-    struct entry e;
-    long long message_id;
 };
 
 static void entry_clear(struct entry *e)
@@ -109,47 +115,58 @@ static const char TAKE_SQL[] =
     "               FROM unnest(g.recipients) WITH ORDINALITY AS u(r, i) ORDER BY i)::text,"
     "       g.attempts::text, g.raw"
     "  FROM gateway_in g WHERE g.not_before <= now()"
-    " ORDER BY g.id LIMIT 1 FOR UPDATE SKIP LOCKED";
+    " ORDER BY g.id LIMIT $2::integer FOR UPDATE SKIP LOCKED";
 
-static char *dup_value(const PGresult *res, int col)
+static char *dup_value(const PGresult *res, int row, int col)
 {
-    return ofc_xstrndup(PQgetvalue(res, 0, col), (size_t)PQgetlength(res, 0, col));
+    return ofc_xstrndup(PQgetvalue(res, row, col), (size_t)PQgetlength(res, row, col));
 }
 
+static void tx_clear(struct tx *t)
+{
+    for (size_t i = 0; i < t->n; i++)
+        entry_clear(&t->e[i]);
+    t->n = 0;
+    t->bad = 0;
+    t->permanent = false;
+}
+
+/* Takes up to t->limit due entries, oldest first, into t->e[0 .. t->n). */
 static int take(struct ofc_db *db, struct tx *t, char **error_r)
 {
-    char dom[32];
+    char dom[32], lim[32];
     (void)snprintf(dom, sizeof(dom), "%lld", t->gw->domain_id);
-    const char *const params[] = {t->gw->domain_id > 0 ? dom : NULL};
-    PGresult *res = ofc_db_query_bin(db, TAKE_SQL, 1, params, NULL, NULL, 1);
+    (void)snprintf(lim, sizeof(lim), "%lld", t->limit);
+    const char *const params[] = {t->gw->domain_id > 0 ? dom : NULL, lim};
+    PGresult *res = ofc_db_query_bin(db, TAKE_SQL, 2, params, NULL, NULL, 1);
     if (res == NULL) {
         *error_r = ofc_xasprintf("cannot take from gateway_in: %s", ofc_db_error(db));
         return -1;
     }
-    if (PQntuples(res) == 0) {
-        PQclear(res);
-        return 0;
+    int rows = PQntuples(res);
+    for (int row = 0; row < rows && (long long)row < t->limit; row++) {
+        struct entry *e = &t->e[t->n++];
+        e->id_text = dup_value(res, row, 0);
+        e->id = strtoll(e->id_text, NULL, 10);
+        e->source = dup_value(res, row, 1);
+        e->client = dup_value(res, row, 2);
+        e->received_at = dup_value(res, row, 3);
+        e->sender = dup_value(res, row, 4);
+        char *attempts = dup_value(res, row, 6);
+        e->attempts = (int)strtol(attempts, NULL, 10);
+        free(attempts);
+        ofc_strbuf_append(&e->raw, PQgetvalue(res, row, 7), (size_t)PQgetlength(res, row, 7));
+        char *rcpts = dup_value(res, row, 5);
+        int rc = ofc_pg_text_array_parse(rcpts, &e->rcpts, &e->nrcpts);
+        free(rcpts);
+        if (rc < 0) {
+            PQclear(res);
+            t->bad = t->n - 1;
+            *error_r = ofc_xstrdup("unreadable recipient list");
+            return -1;
+        }
     }
-    struct entry *e = &t->e;
-    e->id_text = dup_value(res, 0);
-    e->id = strtoll(e->id_text, NULL, 10);
-    e->source = dup_value(res, 1);
-    e->client = dup_value(res, 2);
-    e->received_at = dup_value(res, 3);
-    e->sender = dup_value(res, 4);
-    char *rcpts = dup_value(res, 5);
-    char *attempts = dup_value(res, 6);
-    e->attempts = (int)strtol(attempts, NULL, 10);
-    free(attempts);
-    ofc_strbuf_append(&e->raw, PQgetvalue(res, 0, 7), (size_t)PQgetlength(res, 0, 7));
     PQclear(res);
-    t->found = true;
-    int rc = ofc_pg_text_array_parse(rcpts, &e->rcpts, &e->nrcpts);
-    free(rcpts);
-    if (rc < 0) {
-        *error_r = ofc_xstrdup("unreadable recipient list");
-        return -1;
-    }
     return 0;
 }
 
@@ -195,18 +212,13 @@ static char *header_safe(const char *in, size_t max)
     return ofc_strbuf_detach(&sb);
 }
 
-static int ingest(struct ofc_db *db, void *ctx, char **error_r)
+/*
+ * Stores one taken entry and puts it on submission, in the caller's
+ * transaction; the caller deletes the entry in the same transaction.
+ */
+static int ingest_one(struct ofc_db *db, struct tx *t, struct entry *e, char **error_r)
 {
-    struct tx *t = ctx;
-    entry_clear(&t->e);
-    t->found = false;
-    t->permanent = false;
-    t->message_id = 0;
-    if (take(db, t, error_r) < 0)
-        return OFC_DB_ERROR;
-    if (!t->found)
-        return OFC_DB_OK;
-    struct entry *e = &t->e;
+    long long message_id = 0;
 
     char **rcpts = ofc_xcalloc(e->nrcpts + 1, sizeof(*rcpts));
     size_t n = 0;
@@ -249,31 +261,62 @@ static int ingest(struct ofc_db *db, void *ctx, char **error_r)
     if (store_mime_analyze(msg.data, msg.len, &mime, error_r) < 0) {
         t->permanent = true;
         rc = OFC_DB_ERROR;
-    } else if (store_message_put(db, msg.data, msg.len, mime, &t->message_id, error_r) < 0 ||
-               store_submit(db, t->message_id, e->sender, (const char *const *)rcpts, n, NULL,
+    } else if (store_message_put(db, msg.data, msg.len, mime, &message_id, error_r) < 0 ||
+               store_submit(db, message_id, e->sender, (const char *const *)rcpts, n, NULL,
                             error_r) < 0) {
         /* Class 22 (data exception) and 54 (too large): the content, not the moment. */
         const char *state = ofc_db_sqlstate(db);
         t->permanent = strncmp(state, "22", 2) == 0 || strncmp(state, "54", 2) == 0;
         rc = OFC_DB_ERROR;
-    } else {
-        const char *const del[] = {e->id_text};
-        if (ofc_db_exec(db, "DELETE FROM gateway_in WHERE id = $1::bigint", 1, del) < 0) {
-            *error_r = ofc_xasprintf("cannot delete gateway_in %lld: %s", e->id, ofc_db_error(db));
-            rc = OFC_DB_ERROR;
-        }
     }
     store_mime_free(&mime);
     ofc_strbuf_free(&msg);
-    if (rc == OFC_DB_OK)
-        ofc_info("gateway_in %lld (%s, %s) -> message %lld, submission from <%s> to %zu "
-                 "recipient%s",
-                 e->id, e->source, e->client, t->message_id, e->sender, n, n == 1 ? "" : "s");
+    if (rc == OFC_DB_OK) {
+        e->message_id = message_id;
+        e->nsubmitted = n;
+    }
 out:
     for (size_t i = 0; i < n; i++)
         free(rcpts[i]);
     free(rcpts);
     ofc_strbuf_free(&bad);
+    return rc;
+}
+
+/*
+ * One transaction: take up to t->limit entries, store and submit each,
+ * delete them all in one statement, one commit (one WAL flush) for the
+ * lot. Any failure rolls all of it back; t->bad names the entry at fault.
+ */
+static int ingest(struct ofc_db *db, void *ctx, char **error_r)
+{
+    struct tx *t = ctx;
+    tx_clear(t);
+    if (take(db, t, error_r) < 0)
+        return OFC_DB_ERROR;
+    if (t->n == 0)
+        return OFC_DB_OK;
+    for (size_t i = 0; i < t->n; i++) {
+        t->bad = i;
+        int rc = ingest_one(db, t, &t->e[i], error_r);
+        if (rc != OFC_DB_OK)
+            return rc;
+    }
+    /* Not one entry alone is to blame if the delete fails. */
+    t->bad = t->n == 1 ? 0 : t->n;
+    struct ofc_strbuf ids = OFC_STRBUF_INIT;
+    ofc_strbuf_putc(&ids, '{');
+    for (size_t i = 0; i < t->n; i++)
+        ofc_strbuf_printf(&ids, "%s%s", i > 0 ? "," : "", t->e[i].id_text);
+    ofc_strbuf_putc(&ids, '}');
+    const char *const del[] = {ids.data};
+    int rc = OFC_DB_OK;
+    if (ofc_db_exec(db, "DELETE FROM gateway_in WHERE id = ANY($1::bigint[])", 1, del) < 0) {
+        *error_r = ofc_xasprintf("cannot delete %zu gateway_in entr%s: %s", t->n,
+                                 t->n == 1 ? "y" : "ies", ofc_db_error(db));
+        rc = OFC_DB_ERROR;
+    }
+    ofc_strbuf_free(&ids);
     return rc;
 }
 
@@ -317,6 +360,25 @@ static int record_failure(struct ofc_db *db, void *ctx, char **error_r)
     return OFC_DB_OK;
 }
 
+static void log_ingested(const struct tx *t)
+{
+    for (size_t i = 0; i < t->n; i++) {
+        const struct entry *e = &t->e[i];
+        ofc_info("gateway_in %lld (%s, %s) -> message %lld, submission from <%s> to %zu "
+                 "recipient%s",
+                 e->id, e->source, e->client, e->message_id, e->sender, e->nsubmitted,
+                 e->nsubmitted == 1 ? "" : "s");
+    }
+}
+
+/*
+ * Up to BatchSize entries per call, normally in one transaction (a commit,
+ * that is a WAL flush, per message capped the gateway far below what LMTP
+ * accepts). When a batch fails for a reason other than a conflict (which
+ * ofc_db_transaction() retries), as many entries are taken again one per
+ * transaction, so that the one at fault is retried or goes to dead alone
+ * and the others are not held back.
+ */
 static int gw_work(struct ofc_proc *proc)
 {
     struct gw *gw = ofc_proc_userdata(proc);
@@ -324,51 +386,77 @@ static int gw_work(struct ofc_proc *proc)
     long long batch = ofc_proc_param_int(proc, "BatchSize", 50);
     long long max_attempts = ofc_proc_param_int(proc, "MaxAttempts", 5);
     int retry_delay = (int)ofc_proc_param_int(proc, "RetryDelay", 60);
+    if (batch < 1)
+        batch = 1;
+    if (batch > 1000)
+        batch = 1000; /* every entry's octets are held until COMMIT */
     struct tx t = {.proc = proc, .gw = gw};
+    t.e = ofc_xcalloc((size_t)batch, sizeof(*t.e));
     int status = 0;
     long long done = 0;
-    for (; done < batch && !ofc_proc_stopping(proc); done++) {
+    long long singles = 0; /* entries still to take one per transaction */
+    bool drained = false;
+    while (done < batch && !ofc_proc_stopping(proc)) {
+        t.limit = singles > 0 ? 1 : batch - done;
         char *error = NULL;
         int rc = ofc_db_transaction(db, false, 0, ingest, &t, &error);
         if (rc == OFC_DB_OK) {
-            if (!t.found)
+            log_ingested(&t);
+            done += (long long)t.n;
+            if (singles > 0)
+                singles--;
+            if ((long long)t.n < t.limit) {
+                drained = true;
                 break;
+            }
             continue;
         }
-        if (!t.found || rc == OFC_DB_STOPPED || rc == OFC_DB_UNKNOWN || !ofc_db_connected(db)) {
-            /* Nothing taken, or the database went away: the entry stays as it was. */
+        if (t.n == 0 || rc == OFC_DB_STOPPED || rc == OFC_DB_UNKNOWN || !ofc_db_connected(db)) {
+            /* Nothing taken, or the database went away: the entries stay as they were. */
             ofc_warn("gateway_in: %s", error != NULL ? error : "transaction failed");
             free(error);
             status = -1;
             break;
         }
+        if (t.limit > 1) {
+            ofc_warn("gateway_in: a batch of %zu failed (%s); taking them one at a time", t.n,
+                     error != NULL ? error : "unknown error");
+            free(error);
+            singles = (long long)t.n;
+            continue;
+        }
+        const struct entry *e = &t.e[0];
         char *reason = ofc_str_one_line(error != NULL ? error : "unknown error");
         free(error);
         struct fail_ctx f = {
-            .e = &t.e,
+            .e = e,
             .reason = reason,
-            .dead = t.permanent || t.e.attempts + 1 >= max_attempts,
+            .dead = t.permanent || e->attempts + 1 >= max_attempts,
             .retry_delay = retry_delay,
         };
         char *error2 = NULL;
         if (ofc_db_transaction(db, false, 0, record_failure, &f, &error2) != OFC_DB_OK) {
-            ofc_error("gateway_in %lld: %s; and %s", t.e.id, reason, error2);
+            ofc_error("gateway_in %lld: %s; and %s", e->id, reason, error2);
             free(error2);
             free(reason);
             status = -1;
             break;
         }
         if (f.dead)
-            ofc_error("gateway_in %lld from <%s>: %s; moved to the dead queue", t.e.id, t.e.sender,
+            ofc_error("gateway_in %lld from <%s>: %s; moved to the dead queue", e->id, e->sender,
                       reason);
         else
-            ofc_warn("gateway_in %lld from <%s>: %s; retry %d in %d s", t.e.id, t.e.sender, reason,
-                     t.e.attempts + 1, retry_delay);
+            ofc_warn("gateway_in %lld from <%s>: %s; retry %d in %d s", e->id, e->sender, reason,
+                     e->attempts + 1, retry_delay);
         free(reason);
+        done++;
+        if (singles > 0)
+            singles--;
     }
-    entry_clear(&t.e);
+    tx_clear(&t);
+    free(t.e);
     /* A full batch: there may be more; let the loop heartbeat, then come back. */
-    if (done >= batch)
+    if (status == 0 && !drained && done >= batch)
         ofc_proc_wake(proc);
     return status;
 }

@@ -25,8 +25,12 @@
  *      trouble gives 451 4.3.0 so that the client tries again. A message
  *      over MaxMessageSize gets 552 5.3.4 for every recipient.
  *
- *      STARTTLS (LmtpTls) is not implemented yet: LMTP normally runs on
- *      loopback or a unix socket.
+ *      STARTTLS (RFC 3207) when LmtpTls is true (offered) or "required"
+ *      (MAIL before STARTTLS gets 530 5.7.0) and the node's configuration
+ *      names tls.certificate and tls.key: TLS 1.2 or later, forward-secret
+ *      AEAD ciphers only. After the handshake the session starts over
+ *      (RFC 3207 §4.2): a new LHLO is needed. LMTP normally runs on
+ *      loopback or a unix socket, so it is off by default.
  *
  * DIAGNOSTICS
  *      As every ofcmail process (ofc_proc). Log: <node>_lmtpNN.log, a line
@@ -34,6 +38,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -48,8 +53,12 @@
 #include <strings.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/time.h>
 #include <sys/un.h>
 #include <unistd.h>
+
+#include <openssl/err.h>
+#include <openssl/ssl.h>
 
 /* libofc */
 #include "ofc_addr.h"
@@ -77,6 +86,9 @@ struct listener {
     char *host;
     long long max_size, max_rcpts, max_sessions;
     int timeout;
+    /* STARTTLS: NULL when not offered; tls_required refuses MAIL in plaintext. */
+    SSL_CTX *tls;
+    bool tls_required;
 };
 
 struct session {
@@ -84,6 +96,7 @@ struct session {
     int fd;
     char peer[128];
     struct ofc_db *db;
+    SSL *ssl; /* after STARTTLS */
     /* Input buffer: [pos, len) not yet consumed. */
     char *in;
     size_t pos, len, cap;
@@ -108,7 +121,16 @@ static void reply(struct session *s, const char *fmt, ...)
     free(line);
     size_t off = 0;
     while (off < sb.len) {
-        ssize_t n = send(s->fd, sb.data + off, sb.len - off, MSG_NOSIGNAL);
+        ssize_t n;
+        if (s->ssl != NULL) {
+            size_t want = sb.len - off > INT_MAX ? INT_MAX : sb.len - off;
+            int w = SSL_write(s->ssl, sb.data + off, (int)want);
+            n = w > 0 ? (ssize_t)w : -1;
+            if (n < 0)
+                errno = EIO; /* not EINTR: a failed SSL_write ends the session */
+        } else {
+            n = send(s->fd, sb.data + off, sb.len - off, MSG_NOSIGNAL);
+        }
         if (n < 0 && errno == EINTR)
             continue;
         if (n <= 0) {
@@ -138,11 +160,14 @@ static bool fill(struct session *s)
             s->in = ofc_xrealloc(s->in, s->cap);
         }
     }
+    /* Decrypted octets OpenSSL already holds would not wake poll(). */
     struct pollfd p = {.fd = s->fd, .events = POLLIN};
-    int r;
-    do
-        r = poll(&p, 1, s->l->timeout * 1000);
-    while (r < 0 && errno == EINTR);
+    int r = 1;
+    if (s->ssl == NULL || SSL_pending(s->ssl) == 0) {
+        do
+            r = poll(&p, 1, s->l->timeout * 1000);
+        while (r < 0 && errno == EINTR);
+    }
     if (r <= 0) {
         if (r == 0)
             reply(s, "421 4.4.2 idle too long, closing");
@@ -150,9 +175,15 @@ static bool fill(struct session *s)
         return false;
     }
     ssize_t n;
-    do
-        n = recv(s->fd, s->in + s->len, s->cap - s->len, 0);
-    while (n < 0 && errno == EINTR);
+    if (s->ssl != NULL) {
+        size_t want = s->cap - s->len > INT_MAX ? INT_MAX : s->cap - s->len;
+        int got = SSL_read(s->ssl, s->in + s->len, (int)want);
+        n = got > 0 ? (ssize_t)got : -1;
+    } else {
+        do
+            n = recv(s->fd, s->in + s->len, s->cap - s->len, 0);
+        while (n < 0 && errno == EINTR);
+    }
     if (n <= 0) {
         s->eof = true;
         return false;
@@ -238,6 +269,10 @@ static void cmd_mail(struct session *s, const char *args)
 {
     if (!s->lhlo) {
         reply(s, "503 5.5.1 LHLO first");
+        return;
+    }
+    if (s->l->tls_required && s->ssl == NULL) {
+        reply(s, "530 5.7.0 must issue a STARTTLS command first");
         return;
     }
     if (s->mail) {
@@ -437,6 +472,70 @@ static void cmd_data(struct session *s)
     reset_tx(s);
 }
 
+/* OpenSSL's queued errors as one line (they are per thread), emptying the queue. */
+static char *tls_errors(void)
+{
+    struct ofc_strbuf sb = OFC_STRBUF_INIT;
+    unsigned long e;
+    while ((e = ERR_get_error()) != 0) {
+        char buf[256];
+        ERR_error_string_n(e, buf, sizeof(buf));
+        ofc_strbuf_printf(&sb, "%s%s", sb.len > 0 ? "; " : "", buf);
+    }
+    if (sb.len == 0)
+        ofc_strbuf_puts(&sb, "unknown TLS error");
+    return ofc_strbuf_detach(&sb);
+}
+
+/*
+ * RFC 3207: 220, then the handshake on the same socket. Returns false when
+ * the session cannot go on (handshake failed: the stream is unusable).
+ */
+static bool cmd_starttls(struct session *s, const char *args)
+{
+    if (s->l->tls == NULL) {
+        reply(s, "502 5.5.1 STARTTLS not offered");
+        return true;
+    }
+    if (s->ssl != NULL) {
+        reply(s, "503 5.5.1 TLS already active");
+        return true;
+    }
+    if (*args != '\0') {
+        reply(s, "501 5.5.4 STARTTLS takes no arguments");
+        return true;
+    }
+    /*
+     * Plaintext pipelined after STARTTLS must not be taken as if it had
+     * come over TLS (the STARTTLS command injection attack).
+     */
+    s->pos = s->len = 0;
+    reply(s, "220 2.0.0 ready to start TLS");
+    if (s->eof)
+        return false;
+    /* A client that stalls in the handshake must not hold a thread forever. */
+    struct timeval tv = {.tv_sec = s->l->timeout};
+    if (setsockopt(s->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) != 0 ||
+        setsockopt(s->fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv)) != 0)
+        ofc_warn("session %s: cannot set socket timeouts: %s", s->peer, strerror(errno));
+    s->ssl = SSL_new(s->l->tls);
+    if (s->ssl == NULL || SSL_set_fd(s->ssl, s->fd) != 1 || SSL_accept(s->ssl) != 1) {
+        char *why = tls_errors();
+        ofc_warn("session %s: TLS handshake failed: %s", s->peer, why);
+        free(why);
+        SSL_free(s->ssl);
+        s->ssl = NULL;
+        s->eof = true;
+        return false;
+    }
+    /* RFC 3207 §4.2: forget everything learnt before; the client says LHLO again. */
+    reset_tx(s);
+    s->lhlo = false;
+    ofc_info("session %s: TLS started (%s, %s)", s->peer, SSL_get_version(s->ssl),
+             SSL_get_cipher_name(s->ssl));
+    return true;
+}
+
 static void *session_main(void *arg)
 {
     struct session *s = arg;
@@ -467,6 +566,8 @@ static void *session_main(void *arg)
                 reply(s, "250-PIPELINING");
                 reply(s, "250-ENHANCEDSTATUSCODES");
                 reply(s, "250-8BITMIME");
+                if (s->l->tls != NULL && s->ssl == NULL)
+                    reply(s, "250-STARTTLS");
                 reply(s, "250 SIZE %lld", s->l->max_size);
             }
         } else if (strcasecmp(cmd, "MAIL") == 0) {
@@ -475,6 +576,11 @@ static void *session_main(void *arg)
             cmd_rcpt(s, args);
         } else if (strcasecmp(cmd, "DATA") == 0) {
             cmd_data(s);
+        } else if (strcasecmp(cmd, "STARTTLS") == 0) {
+            if (!cmd_starttls(s, args)) {
+                free(cmd);
+                break;
+            }
         } else if (strcasecmp(cmd, "RSET") == 0) {
             reset_tx(s);
             reply(s, "250 2.0.0 ok");
@@ -493,6 +599,12 @@ static void *session_main(void *arg)
     }
     reset_tx(s);
     ofc_info("session %s: closed", s->peer);
+    if (s->ssl != NULL) {
+        /* close_notify, best effort: the peer may be gone already. */
+        (void)SSL_shutdown(s->ssl);
+        SSL_free(s->ssl);
+        ERR_clear_error();
+    }
     (void)close(s->fd);
     ofc_db_free(&s->db);
     free(s->in);
@@ -627,6 +739,48 @@ static int listen_unix(struct listener *l, const char *path)
     return 0;
 }
 
+/*
+ * LmtpTls (008: a BOOL) may also be "required". TLS 1.2+, and for 1.2 only
+ * ECDHE with AEAD ciphers (TLS 1.3's suites all are). Required without a
+ * certificate is a configuration error: refusing all mail would be worse
+ * than not starting.
+ */
+static int tls_setup(struct ofc_proc *proc, struct listener *l)
+{
+    const char *mode = ofc_proc_param(proc, "LmtpTls", "0");
+    l->tls_required = strcasecmp(mode, "required") == 0;
+    if (!l->tls_required && !ofc_proc_param_bool(proc, "LmtpTls", false))
+        return 0;
+    const struct ofc_config *cfg = ofc_proc_config(proc);
+    const char *cert = cfg->tls_certificate, *key = cfg->tls_key;
+    if (cert == NULL || key == NULL || cert[0] == '\0' || key[0] == '\0') {
+        if (l->tls_required) {
+            ofc_error("LmtpTls is required but tls.certificate or tls.key is not configured");
+            return -1;
+        }
+        ofc_warn("LmtpTls is set but tls.certificate or tls.key is not configured; STARTTLS "
+                 "not offered");
+        return 0;
+    }
+    SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
+    if (ctx == NULL || SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION) != 1 ||
+        SSL_CTX_set_cipher_list(ctx, "ECDHE+AESGCM:ECDHE+CHACHA20:!aNULL") != 1 ||
+        SSL_CTX_use_certificate_chain_file(ctx, cert) != 1 ||
+        SSL_CTX_use_PrivateKey_file(ctx, key, SSL_FILETYPE_PEM) != 1 ||
+        SSL_CTX_check_private_key(ctx) != 1) {
+        char *why = tls_errors();
+        ofc_error("cannot set up TLS with %s and %s: %s", cert, key, why);
+        free(why);
+        SSL_CTX_free(ctx);
+        return -1;
+    }
+    (void)SSL_CTX_set_options(ctx, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION |
+                                       SSL_OP_CIPHER_SERVER_PREFERENCE);
+    l->tls = ctx;
+    ofc_info("STARTTLS offered%s with %s", l->tls_required ? " and required" : "", cert);
+    return 0;
+}
+
 static int lmtp_init(struct ofc_proc *proc)
 {
     struct listener *l = ofc_xcalloc(1, sizeof(*l));
@@ -639,8 +793,8 @@ static int lmtp_init(struct ofc_proc *proc)
     l->max_rcpts = ofc_proc_param_int(proc, "MaxRecipients", 1000);
     l->max_sessions = ofc_proc_param_int(proc, "MaxSessions", 100);
     l->timeout = (int)ofc_proc_param_int(proc, "Timeout", 300);
-    if (ofc_proc_param_bool(proc, "LmtpTls", false))
-        ofc_warn("LmtpTls is set but STARTTLS is not implemented yet; not offered");
+    if (tls_setup(proc, l) < 0)
+        return -1;
     const char *address = ofc_proc_param(proc, "LmtpAddress", "127.0.0.1");
     int port = (int)ofc_proc_param_int(proc, "LmtpPort", 0);
     if (port == 0)
@@ -710,6 +864,7 @@ static void lmtp_cleanup(struct ofc_proc *proc)
         (void)close(l->stop_pipe[0]);
         (void)close(l->stop_pipe[1]);
     }
+    SSL_CTX_free(l->tls);
     free(l->socket_path);
     free(l->conninfo);
     free(l->host);

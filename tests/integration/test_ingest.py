@@ -209,10 +209,6 @@ class GatewayTest(Base):
         self.assertEqual(self.node.value("SELECT count(*) FROM process WHERE type = 'LMTP'"), "1")
 
 
-if __name__ == "__main__":
-    unittest.main()
-
-
 class LmtpTest(Base):
     """ofclmtpd in the foreground on a free loopback port (run as the run user)."""
 
@@ -320,3 +316,122 @@ class LmtpTest(Base):
         s.connect(path)
         self.assertTrue(s.makefile("rb").readline().startswith(b"220 "))
         s.close()
+
+
+class LmtpTlsTest(Base):
+    """ofclmtpd with LmtpTls on and a self-signed certificate in tls.*.
+
+    LmtpTls is a BOOL in 008, so the database refuses "required" (the mode
+    in which ofclmtpd answers a plaintext MAIL with 530 5.7.0): that mode
+    cannot be set until a migration widens the parameter's type.
+    """
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        import socket
+        n = cls.node
+        h = n.home
+        tls_dir = os.path.join(h.dir, "tls")
+        os.makedirs(tls_dir)
+        cls.cert = os.path.join(tls_dir, "cert.pem")
+        key = os.path.join(tls_dir, "key.pem")
+        subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+                        "-subj", "/CN=localhost", "-addext", "subjectAltName=IP:127.0.0.1",
+                        "-keyout", key, "-out", cls.cert],
+                       check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        pgcluster.chown_tree(tls_dir, h.uid, h.gid)
+        os.chmod(key, 0o600)
+        with open(h.config, "a") as f:
+            f.write('tls {\n    certificate = "%s"\n    key = "%s"\n}\n' % (cls.cert, key))
+        cls.port = pgcluster.free_port()
+        pid = n.value("SELECT id FROM process WHERE type = 'LMTP'")
+        for name, value in (("LmtpPort", str(cls.port)), ("LmtpTls", "1")):
+            n.sql("INSERT INTO process_parameter (process_id, type, name, value)"
+                  " VALUES (:'p1', 'LMTP', :'p2', :'p3')", pid, name, value)
+        cls.err = open(os.path.join(h.dir, "ofclmtpd-tls.stderr"), "wb")
+        cls.proc = subprocess.Popen([os.path.join(BIN_DIR, "ofclmtpd"), "-c", h.config, "-f"],
+                                    stdout=cls.err, stderr=cls.err,
+                                    preexec_fn=demote(h.uid, h.gid))
+
+        def up():
+            try:
+                socket.create_connection(("127.0.0.1", cls.port), timeout=1).close()
+                return True
+            except OSError:
+                return cls.proc.poll() is None
+        wait_until(up, 20, what="ofclmtpd listening")
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.proc.send_signal(signal.SIGTERM)
+        cls.proc.wait(timeout=30)
+        cls.err.close()
+        with open(cls.err.name, "rb") as f:
+            err = f.read().decode(errors="replace")
+        if "Sanitizer" in err or "runtime error" in err:
+            raise AssertionError("ofclmtpd:\n" + err)
+        super().tearDownClass()
+
+    def lmtp(self):
+        import smtplib
+        c = smtplib.LMTP("127.0.0.1", self.port, timeout=10)
+        c.ehlo_or_helo_if_needed()
+        return c
+
+    def context(self):
+        import ssl
+        ctx = ssl.create_default_context(cafile=self.cert)
+        ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+        return ctx
+
+    def test_starttls_offered_plaintext_still_allowed(self):
+        c = self.lmtp()
+        self.assertIn("starttls", c.esmtp_features)
+        self.assertEqual(c.mail("s@example.org")[0], 250)
+        c.quit()
+
+    def test_delivery_over_tls(self):
+        import ssl
+        c = self.lmtp()
+        code, _ = c.starttls(context=self.context())
+        self.assertEqual(code, 220)
+        self.assertIsInstance(c.sock, ssl.SSLSocket)
+        self.assertIn(c.sock.version(), ("TLSv1.2", "TLSv1.3"))
+        # RFC 3207 section 4.2: the session starts over; MAIL before a new LHLO is refused.
+        code, _ = c.mail("s@example.org")
+        self.assertEqual(code, 503)
+        c.ehlo_or_helo_if_needed()
+        self.assertNotIn("starttls", c.esmtp_features)
+        self.assertEqual(c.mail("s@example.org")[0], 250)
+        self.assertEqual(c.rcpt("user1@com")[0], 250)
+        c.putcmd("data")
+        self.assertEqual(c.getreply()[0], 354)
+        c.send(MSG.replace(b"\r\n.", b"\r\n..") + b".\r\n")
+        self.assertEqual(c.getreply()[0], 250)
+        c.quit()
+        rows = self.queued()
+        self.assertEqual(len(rows), 1)
+        self.assertEqual(rows[0][1:4], ["LMTP", "s@example.org", "{user1@com}"])
+        self.assertEqual(bytes.fromhex(rows[0][4]), MSG)
+
+    def test_plaintext_pipelined_after_starttls_is_discarded(self):
+        import socket
+        import ssl
+        s = socket.create_connection(("127.0.0.1", self.port), timeout=10)
+        f = s.makefile("rb")
+        f.readline()
+        s.sendall(b"LHLO t\r\n")
+        while not f.readline().startswith(b"250 "):
+            pass
+        # The injected LHLO must not count as said over TLS.
+        s.sendall(b"STARTTLS\r\nLHLO injected\r\n")
+        self.assertTrue(f.readline().startswith(b"220 "))
+        t = self.context().wrap_socket(s, server_hostname="127.0.0.1")
+        t.sendall(b"MAIL FROM:<a@b.c>\r\n")
+        self.assertTrue(t.makefile("rb").readline().startswith(b"503 "))
+        t.close()
+
+
+if __name__ == "__main__":
+    unittest.main()

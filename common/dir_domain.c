@@ -222,10 +222,10 @@ int dir_domain_modify(struct ofc_db *db, long long id, const char *description,
     return rc;
 }
 
-/* The ids of domain id and every domain below it, as an array literal. */
-static const char subtree_sql[] =
-    "WITH RECURSIVE sub(id) AS (SELECT id FROM ofc.domain WHERE id = $1::int"
-    " UNION ALL SELECT c.id FROM ofc.domain c JOIN sub ON c.parent_id = sub.id)";
+/* The ids of domain $1 and every domain below it (a CTE named sub). */
+#define SUBTREE_SQL                                                                                \
+    "WITH RECURSIVE sub(id) AS (SELECT id FROM ofc.domain WHERE id = $1::int"                      \
+    " UNION ALL SELECT c.id FROM ofc.domain c JOIN sub ON c.parent_id = sub.id)"
 
 /*
  * Names a non-empty domain's subdomains and objects ("subdomains
@@ -323,10 +323,8 @@ int dir_domain_delete(struct ofc_db *db, long long id, bool cascade, long long *
      * All domains of the subtree in one statement: the RESTRICT check on
      * parent_id runs after the statement's rows are gone.
      */
-    char *sql =
-        ofc_xasprintf("%s DELETE FROM ofc.domain WHERE id IN (SELECT id FROM sub)", subtree_sql);
-    int ok = ofc_db_exec(db, sql, 1, p);
-    free(sql);
+    int ok = ofc_db_exec(db, SUBTREE_SQL " DELETE FROM ofc.domain WHERE id IN (SELECT id FROM sub)",
+                         1, p);
     if (ok < 0) {
         char *what = ofc_xasprintf("delete the domain %s", domain.fqdn);
         *error_r = dir_db_failure(db, what);

@@ -359,7 +359,9 @@ class LmtpTlsTest(Base):
                 socket.create_connection(("127.0.0.1", cls.port), timeout=1).close()
                 return True
             except OSError:
-                return cls.proc.poll() is None
+                if cls.proc.poll() is not None:
+                    raise AssertionError("ofclmtpd exited with %d" % cls.proc.returncode)
+                return False
         wait_until(up, 20, what="ofclmtpd listening")
 
     @classmethod

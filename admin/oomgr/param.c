@@ -9,7 +9,7 @@
  * again. Running processes see changes at their next refresh.
  *
  * Values are checked here with the schema's own function
- * (parameter_value_valid), to say in one line what is allowed; the
+ * (parameter_value_allowed), to say in one line what is allowed; the
  * schema's trigger and constraint remain the authority.
  */
 /* System. */
@@ -73,7 +73,9 @@ static int find_param(struct oomgr_call *call, const char *type, const char *nam
     PGresult *res =
         ofc_db_query(call->db,
                      "SELECT name, value_type, default_value, min_value, max_value,"
-                     "       parameter_value_valid(value_type, $3, min_value, max_value)"
+                     "       parameter_value_allowed(value_type, $3, min_value, max_value,"
+                     "                               allowed_values),"
+                     "       array_to_string(allowed_values, ', ')"
                      "  FROM process_type_parameter"
                      " WHERE type = $1 AND lower(name) = lower($2)",
                      3, p);
@@ -90,7 +92,10 @@ static int find_param(struct oomgr_call *call, const char *type, const char *nam
     d->name = ofc_xstrdup(ofc_db_value(res, 0, 0));
     d->value_type = ofc_xstrdup(ofc_db_value(res, 0, 1));
     d->default_value = ofc_xstrdup(ofc_db_value(res, 0, 2));
-    d->allowed = describe_allowed(d->value_type, ofc_db_value(res, 0, 3), ofc_db_value(res, 0, 4));
+    const char *choices = ofc_db_value(res, 0, 6);
+    d->allowed = choices != NULL ? ofc_xasprintf("one of: %s", choices)
+                                 : describe_allowed(d->value_type, ofc_db_value(res, 0, 3),
+                                                    ofc_db_value(res, 0, 4));
     const char *valid = ofc_db_value(res, 0, 5);
     bool ok = valid != NULL && valid[0] == 't';
     PQclear(res);

@@ -740,7 +740,7 @@ static int listen_unix(struct listener *l, const char *path)
 }
 
 /*
- * LmtpTls (008: a BOOL) may also be "required". TLS 1.2+, and for 1.2 only
+ * LmtpTls is off, on or "required" (012). TLS 1.2+, and for 1.2 only
  * ECDHE with AEAD ciphers (TLS 1.3's suites all are). Required without a
  * certificate is a configuration error: refusing all mail would be worse
  * than not starting.

@@ -319,12 +319,9 @@ class LmtpTest(Base):
 
 
 class LmtpTlsTest(Base):
-    """ofclmtpd with LmtpTls on and a self-signed certificate in tls.*.
+    """ofclmtpd with LmtpTls on and a self-signed certificate in tls.*."""
 
-    LmtpTls is a BOOL in 008, so the database refuses "required" (the mode
-    in which ofclmtpd answers a plaintext MAIL with 530 5.7.0): that mode
-    cannot be set until a migration widens the parameter's type.
-    """
+    TLS_MODE = "1"
 
     @classmethod
     def setUpClass(cls):
@@ -346,7 +343,7 @@ class LmtpTlsTest(Base):
             f.write('tls {\n    certificate = "%s"\n    key = "%s"\n}\n' % (cls.cert, key))
         cls.port = pgcluster.free_port()
         pid = n.value("SELECT id FROM process WHERE type = 'LMTP'")
-        for name, value in (("LmtpPort", str(cls.port)), ("LmtpTls", "1")):
+        for name, value in (("LmtpPort", str(cls.port)), ("LmtpTls", cls.TLS_MODE)):
             n.sql("INSERT INTO process_parameter (process_id, type, name, value)"
                   " VALUES (:'p1', 'LMTP', :'p2', :'p3')", pid, name, value)
         cls.err = open(os.path.join(h.dir, "ofclmtpd-tls.stderr"), "wb")
@@ -387,10 +384,16 @@ class LmtpTlsTest(Base):
         ctx.minimum_version = ssl.TLSVersion.TLSv1_2
         return ctx
 
-    def test_starttls_offered_plaintext_still_allowed(self):
+    def test_starttls_offered_and_plaintext_policy(self):
+        # LmtpTls on: plaintext MAIL is still allowed; required: 530 5.7.0.
         c = self.lmtp()
         self.assertIn("starttls", c.esmtp_features)
-        self.assertEqual(c.mail("s@example.org")[0], 250)
+        code, msg = c.mail("s@example.org")
+        if self.TLS_MODE == "required":
+            self.assertEqual(code, 530, msg)
+            self.assertIn(b"5.7.0", msg)
+        else:
+            self.assertEqual(code, 250, msg)
         c.quit()
 
     def test_delivery_over_tls(self):
@@ -433,6 +436,12 @@ class LmtpTlsTest(Base):
         t.sendall(b"MAIL FROM:<a@b.c>\r\n")
         self.assertTrue(t.makefile("rb").readline().startswith(b"503 "))
         t.close()
+
+
+class LmtpTlsRequiredTest(LmtpTlsTest):
+    """LmtpTls=required (012): no MAIL before STARTTLS; over TLS as before."""
+
+    TLS_MODE = "required"
 
 
 if __name__ == "__main__":

@@ -132,6 +132,18 @@ class SchemaTest(TestCase):
         self.fails("INSERT INTO process_parameter VALUES (%s, 'POSTMAN', 'NoSuchThing', '1')"
                    % pid, "foreign key")
 
+    def test_parameter_choices(self):
+        smtp = self.node.value("SELECT id FROM process WHERE type = 'SMTP' AND instance = 1")
+        lmtp = self.node.value("SELECT id FROM process WHERE type = 'LMTP' AND instance = 1")
+        self.fails("INSERT INTO process_parameter VALUES (%s, 'SMTP', 'Transport', 'carrier-pigeon')"
+                   % smtp, "one of: sendmail, relay")
+        self.sql("INSERT INTO process_parameter VALUES (%s, 'SMTP', 'Transport', 'Relay')" % smtp)
+        self.sql("INSERT INTO process_parameter VALUES (%s, 'LMTP', 'LmtpTls', 'required')" % lmtp)
+        self.fails("UPDATE process_parameter SET value = 'maybe' WHERE process_id = %s"
+                   " AND name = 'LmtpTls'" % lmtp, "invalid value maybe")
+        self.fails("UPDATE process_type_parameter SET default_value = 'tls'"
+                   " WHERE type = 'SMTP' AND name = 'RelayStartTLS'", "check constraint")
+
 
 if __name__ == "__main__":
     unittest.main()

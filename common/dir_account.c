@@ -382,22 +382,11 @@ int dir_account_get(struct ofc_db *db, long long id, struct dir_account_info *in
 int dir_account_list(struct ofc_db *db, const struct dir_query *query,
                      struct dir_account_info **list_r, size_t *count_r, char **error_r)
 {
-    struct ofc_strbuf sql = OFC_STRBUF_INIT;
-    struct dir_params p = DIR_PARAMS_INIT;
     *list_r = NULL;
     *count_r = 0;
-    if (dir_query_sql(query, true, ACCOUNT_COLUMNS, &sql, &p, error_r) < 0) {
-        ofc_strbuf_free(&sql);
-        dir_params_free(&p);
+    PGresult *res = dir_query_run(db, query, true, ACCOUNT_COLUMNS, "list the accounts", error_r);
+    if (res == NULL)
         return -1;
-    }
-    PGresult *res = ofc_db_query(db, sql.data, p.n, dir_params_values(&p));
-    ofc_strbuf_free(&sql);
-    dir_params_free(&p);
-    if (res == NULL) {
-        *error_r = dir_db_failure(db, "list the accounts");
-        return -1;
-    }
     int rows = PQntuples(res);
     if (rows > 0) {
         *list_r = ofc_xcalloc((size_t)rows, sizeof(**list_r));

@@ -484,25 +484,31 @@ int dir_query_sql(const struct dir_query *query, bool accounts_only, const char 
     return 0;
 }
 
-int dir_object_list(struct ofc_db *db, const struct dir_query *query, struct dir_object **list_r,
-                    size_t *count_r, char **error_r)
+PGresult *dir_query_run(struct ofc_db *db, const struct dir_query *query, bool accounts_only,
+                        const char *columns, const char *what, char **error_r)
 {
     struct ofc_strbuf sql = OFC_STRBUF_INIT;
     struct dir_params p = DIR_PARAMS_INIT;
-    *list_r = NULL;
-    *count_r = 0;
-    if (dir_query_sql(query, false, DIR_OBJECT_COLUMNS, &sql, &p, error_r) < 0) {
-        ofc_strbuf_free(&sql);
-        dir_params_free(&p);
-        return -1;
+    PGresult *res = NULL;
+    if (dir_query_sql(query, accounts_only, columns, &sql, &p, error_r) == 0) {
+        res = ofc_db_query(db, sql.data, p.n, dir_params_values(&p));
+        if (res == NULL)
+            *error_r = dir_db_failure(db, what);
     }
-    PGresult *res = ofc_db_query(db, sql.data, p.n, dir_params_values(&p));
     ofc_strbuf_free(&sql);
     dir_params_free(&p);
-    if (res == NULL) {
-        *error_r = dir_db_failure(db, "list the objects");
+    return res;
+}
+
+int dir_object_list(struct ofc_db *db, const struct dir_query *query, struct dir_object **list_r,
+                    size_t *count_r, char **error_r)
+{
+    *list_r = NULL;
+    *count_r = 0;
+    PGresult *res =
+        dir_query_run(db, query, false, DIR_OBJECT_COLUMNS, "list the objects", error_r);
+    if (res == NULL)
         return -1;
-    }
     int rows = PQntuples(res);
     if (rows > 0) {
         *list_r = ofc_xcalloc((size_t)rows, sizeof(**list_r));

@@ -128,4 +128,13 @@ int dir_query_sql(const struct dir_query *query, bool accounts_only, const char 
                   struct ofc_strbuf *sql, struct dir_params *params, char **error_r)
     __attribute__((warn_unused_result));
 
+/*
+ * Builds the listing statement for query (dir_query_sql) and runs it.
+ * Returns the result for the caller to turn into rows and PQclear, or NULL
+ * with "cannot <what>: ..." in *error_r.
+ */
+PGresult *dir_query_run(struct ofc_db *db, const struct dir_query *query, bool accounts_only,
+                        const char *columns, const char *what, char **error_r)
+    __attribute__((warn_unused_result));
+
 #endif

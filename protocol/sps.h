@@ -30,7 +30,7 @@
  *   WorkerThreads, DbConnections, MaxClients, IdleTimeout (seconds),
  *   MaxLineLength (octets, without CRLF), MaxLiteralLength,
  *   AuthFailureDelay (seconds), PlaintextAuth (bool: LOGIN/USER/PASS/AUTH
- *   allowed without TLS).
+ *   allowed without TLS), AuthCacheTtl (seconds).
  */
 #ifndef SPS_H
 #define SPS_H
@@ -211,6 +211,13 @@ void sps_client_watch_mailbox(struct sps_client *c, long long mailbox_id, sps_wa
  * credentials are wrong (unknown user, wrong password, no password set),
  * -1 on a database error (*error_r heap message: answer "temporary
  * failure"). Never logs the password.
+ *
+ * Logins stay cheap the way Dovecot keeps them (BASELINES.md): a verified
+ * login is remembered for AuthCacheTtl seconds, keyed by a keyed digest
+ * (HMAC-SHA256 with a per-process random key) of user and password, with
+ * the account's password hash at that time; a hit costs one indexed
+ * query that checks the hash is unchanged (a password change invalidates
+ * it at once), not a yescrypt computation.
  */
 int sps_authenticate(struct ofc_db *db, const char *user, const char *password,
                      long long *account_id_r, char **address_r, char **error_r);

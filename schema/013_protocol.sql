@@ -23,7 +23,9 @@ SELECT t.type, p.name, p.value_type,
     ('AuthFailureDelay', 'INT',  '2',    0,    60,
      'Seconds a failed login waits before its answer'),
     ('PlaintextAuth',    'BOOL', '1',    NULL, NULL,
-     'Allows passwords on connections without TLS')
+     'Allows passwords on connections without TLS'),
+    ('AuthCacheTtl',     'INT',  '300',  0,    86400,
+     'Seconds a verified login is remembered (salted digest; a password change invalidates it); 0 = off')
  ) AS p(name, value_type, default_value, min_value, max_value, description);
 
 INSERT INTO process_type_parameter (type, name, value_type, default_value, min_value, max_value, description) VALUES

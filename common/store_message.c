@@ -101,15 +101,49 @@ int store_message_put(struct ofc_db *db, const char *raw, size_t len, const stru
     return 0;
 }
 
+bool store_is_crlf(const char *raw, size_t len)
+{
+    for (const char *p = raw, *end = raw + len; (p = memchr(p, '\n', (size_t)(end - p))) != NULL;
+         p++)
+        if (p == raw || p[-1] != '\r')
+            return false;
+    return true;
+}
+
+void store_append_crlf(struct ofc_strbuf *sb, const char *raw, size_t len)
+{
+    ofc_strbuf_reserve(sb, len + len / 32 + 2);
+    const char *p = raw, *end = raw + len;
+    while (p < end) {
+        const char *nl = memchr(p, '\n', (size_t)(end - p));
+        if (nl == NULL) {
+            ofc_strbuf_append(sb, p, (size_t)(end - p));
+            break;
+        }
+        /* Copy up to the LF, then a CR when the line did not end with one. */
+        ofc_strbuf_append(sb, p, (size_t)(nl - p));
+        bool has_cr = nl > raw && nl[-1] == '\r';
+        ofc_strbuf_append(sb, has_cr ? "\n" : "\r\n", has_cr ? 1 : 2);
+        p = nl + 1;
+    }
+}
+
 int store_message_put_raw(struct ofc_db *db, const char *raw, size_t len, long long *message_id_r,
                           char **error_r)
 {
     *message_id_r = 0;
+    struct ofc_strbuf canon = OFC_STRBUF_INIT;
+    if (!store_is_crlf(raw, len)) {
+        store_append_crlf(&canon, raw, len);
+        raw = canon.data;
+        len = canon.len;
+    }
     struct store_mime *mime = NULL;
-    if (store_mime_analyze(raw, len, &mime, error_r) < 0)
-        return -1;
-    int rc = store_message_put(db, raw, len, mime, message_id_r, error_r);
+    int rc = store_mime_analyze(raw, len, &mime, error_r);
+    if (rc == 0)
+        rc = store_message_put(db, raw, len, mime, message_id_r, error_r);
     store_mime_free(&mime);
+    ofc_strbuf_free(&canon);
     return rc;
 }
 

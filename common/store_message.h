@@ -10,6 +10,7 @@
 #ifndef STORE_MESSAGE_H
 #define STORE_MESSAGE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 struct ofc_db;
@@ -27,10 +28,23 @@ int store_message_put(struct ofc_db *db, const char *raw, size_t len, const stru
 
 /*
  * Analyses and stores a message ofcmail composed itself (non-delivery
- * reports, auto-replies, Monitor reports). Same results as above.
+ * reports, auto-replies, Monitor reports), line ends made CRLF first (see
+ * store_append_crlf). Same results as above.
  */
 int store_message_put_raw(struct ofc_db *db, const char *raw, size_t len, long long *message_id_r,
                           char **error_r) __attribute__((warn_unused_result));
+
+/*
+ * Messages are stored with CRLF line ends (RFC 5322 §2.1, and what IMAP
+ * and POP3 send), so that stored octets, sizes and section offsets are
+ * exactly what clients receive. Mail that arrives with bare LF (sendmail
+ * hands ofcuto LF lines) is canonicalised once at ingestion: every LF not
+ * preceded by CR becomes CRLF; a CR not followed by LF stays as it is.
+ */
+struct ofc_strbuf;
+void store_append_crlf(struct ofc_strbuf *sb, const char *raw, size_t len);
+/* True when every LF in raw is preceded by CR. */
+bool store_is_crlf(const char *raw, size_t len);
 
 /*
  * Puts a stored message on the submission queue for the Postman: envelope

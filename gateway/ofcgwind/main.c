@@ -196,13 +196,6 @@ static char *final_rcpt(const struct gw *gw, const char *in)
     return out;
 }
 
-/* CRLF when the message's first line ends so, else LF: one style per message. */
-static const char *line_end(const struct ofc_strbuf *raw)
-{
-    const char *nl = memchr(raw->data != NULL ? raw->data : "", '\n', raw->len);
-    return nl != NULL && nl > raw->data && nl[-1] == '\r' ? "\r\n" : "\n";
-}
-
 /* One line of client text for a header: no CR/LF/controls, bounded. */
 static char *header_safe(const char *in, size_t max)
 {
@@ -243,7 +236,7 @@ static int ingest_one(struct ofc_db *db, struct tx *t, struct entry *e, char **e
     /* The trace field goes in first, so that every offset is of the final octets. */
     struct ofc_strbuf msg = OFC_STRBUF_INIT;
     if (ofc_proc_param_bool(t->proc, "AddReceived", true)) {
-        const char *eol = line_end(&e->raw);
+        const char *eol = "\r\n";
         char *client = header_safe(e->client, 200);
         const char *with = strcmp(e->source, "LMTP") == 0   ? "LMTP"
                            : strcmp(e->source, "SMTP") == 0 ? "SMTP"
@@ -255,7 +248,8 @@ static int ingest_one(struct ofc_db *db, struct tx *t, struct entry *e, char **e
         ofc_strbuf_printf(&msg, "; %s%s", e->received_at, eol);
         free(client);
     }
-    ofc_strbuf_append(&msg, e->raw.data != NULL ? e->raw.data : "", e->raw.len);
+    /* Stored octets are what IMAP and POP3 clients get: CRLF (store_message.h). */
+    store_append_crlf(&msg, e->raw.data != NULL ? e->raw.data : "", e->raw.len);
 
     struct store_mime *mime = NULL;
     if (store_mime_analyze(msg.data, msg.len, &mime, error_r) < 0) {

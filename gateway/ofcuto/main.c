@@ -12,7 +12,8 @@
  *      standard input (any octets, CRLF or LF line ends, kept exactly as
  *      given) and stores it with its envelope in the node's gateway_in queue
  *      in one transaction, which is one statement; the inbound gateway
- *      (ofcgwind, SMTP_IN) takes it from there.
+ *      (ofcgwind, SMTP_IN) takes it from there (and stores the message with
+ *      CRLF line ends, as IMAP and POP3 clients receive it).
  *
  *      The first form is the argument vector of the Installation Guide's
  *      Mofcmail definition: oracle_home becomes $OFC_HOME, oracle_sid the

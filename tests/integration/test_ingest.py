@@ -190,6 +190,24 @@ class GatewayTest(Base):
         self.assertIn("serving domain com", log)
         self.assertIn("-> message %s" % mid, log)
 
+    def test_lf_line_ends_stored_as_crlf(self):
+        # sendmail hands ofcuto LF lines; IMAP and POP3 must serve CRLF, and
+        # the stored size and MIME offsets must be those of what they serve.
+        lf = (b"From: <a@example.org>\nTo: user1@com\nSubject: lf\n\nline 1\n"
+              b"mixed\r\nlone\rcr\n")
+        r = self.ofcuto(["-f", "a@example.org", "user1@com"], data=lf)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.run_gateway(lambda: self.node.value("SELECT count(*) FROM submission") == "1")
+        raw, size, header_size = self.node.sql(
+            "SELECT encode(raw, 'hex'), size, header_size FROM message m"
+            " JOIN submission s ON s.message_id = m.id")[0]
+        raw = bytes.fromhex(raw)
+        self.assertTrue(raw.endswith(b"From: <a@example.org>\r\nTo: user1@com\r\nSubject: lf"
+                                     b"\r\n\r\nline 1\r\nmixed\r\nlone\rcr\r\n"), raw)
+        self.assertNotIn(b"\n", raw.replace(b"\r\n", b""))
+        self.assertEqual(int(size), len(raw))
+        self.assertEqual(raw[int(header_size) - 4:int(header_size)], b"\r\n\r\n")
+
     def test_malformed_goes_to_dead(self):
         # Nothing deliverable: a recipient that is no address at all.
         self.node.sql("INSERT INTO gateway_in (source, sender, recipients, raw)"

@@ -332,7 +332,9 @@ class SendmailTest(TestCase):
         for p in procs:
             self.assertEqual(p.returncode, 0, log)
         self.assertNotIn("runtime error", log)
-        self.assertTrue(bytes.fromhex(raw).endswith(b"\n\n" + GUIDE_BODY), raw)
+        # Stored with CRLF line ends, as IMAP and POP3 will serve it.
+        self.assertTrue(bytes.fromhex(raw).endswith(b"\r\n\r\n" + GUIDE_BODY.replace(b"\n", b"\r\n")),
+                        raw)
         self.assertEqual(n.value("SELECT count(*) FROM gateway_in"), "0")
         self.assertEqual(n.value("SELECT count(*) FROM submission"), "0")
 

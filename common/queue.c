@@ -26,13 +26,15 @@ static char *db_failure(struct ofc_db *db, const char *what)
  * One row per recipient (unnest), so that the recipients arrive as plain
  * text values instead of an array literal to parse. The entries are
  * locked in the materialized CTE, before the join: LIMIT counts entries.
+ * Entries come in the order of the take index (not_before, id), so that
+ * the scan stops after LIMIT rows however long the queue is.
  */
 #define TAKE_SQL(table, origin)                                                                    \
     "WITH q AS MATERIALIZED ("                                                                     \
     " SELECT s.id, s.message_id, s.sender, s.recipients, " origin " AS origin,"                    \
     "        s.submitted_at, s.attempts"                                                           \
     "   FROM ofc." table " s WHERE s.not_before <= now()"                                          \
-    "  ORDER BY s.id LIMIT $1 FOR UPDATE SKIP LOCKED)"                                             \
+    "  ORDER BY s.not_before, s.id LIMIT $1 FOR UPDATE SKIP LOCKED)"                               \
     " SELECT q.id, q.message_id, q.sender, q.origin, q.submitted_at, q.attempts, m.size, r.rcpt"   \
     "   FROM q JOIN ofc.message m ON m.id = q.message_id"                                          \
     "  CROSS JOIN LATERAL unnest(q.recipients) WITH ORDINALITY AS r(rcpt, n)"                      \
@@ -333,7 +335,7 @@ int queue_collector_take(struct ofc_db *db, int batch, int grace_s, long long **
                                  "WITH c AS MATERIALIZED ("
                                  " SELECT id FROM ofc.collector"
                                  "  WHERE not_before <= now() - make_interval(secs => $2::int)"
-                                 "  ORDER BY id LIMIT $1::int FOR UPDATE SKIP LOCKED),"
+                                 "  ORDER BY not_before, id LIMIT $1::int FOR UPDATE SKIP LOCKED),"
                                  " d AS (DELETE FROM ofc.collector x USING c WHERE x.id = c.id"
                                  "  RETURNING x.message_id)"
                                  " SELECT message_id, count(*) FROM d"

@@ -31,8 +31,28 @@ static const char PUT_SQL[] =
     "   FROM m, unnest($16::text[], $17::text[]) WITH ORDINALITY AS x(name, value, seq))"
     " SELECT id FROM m";
 
-int store_message_put(struct ofc_db *db, const char *raw, size_t len, const struct store_mime *mime,
-                      long long *message_id_r, char **error_r)
+/* PUT_SQL and the submission entry in the same statement: one round trip. */
+static const char PUT_SUBMIT_SQL[] =
+    "WITH m AS ("
+    " INSERT INTO message (size, raw, header_size, hdr_date, hdr_subject, hdr_from, hdr_to,"
+    "  hdr_cc, hdr_bcc, hdr_message_id, hdr_in_reply_to, envelope, bodystructure, body,"
+    "  sections)"
+    " VALUES ($1::bigint, $2::bytea, $3::bigint, to_timestamp($4::double precision), $5, $6,"
+    "  $7, $8, $9, $10, $11, $12, $13, $14, $15::jsonb)"
+    " RETURNING id),"
+    " h AS ("
+    " INSERT INTO message_header (message_id, seq, name, value)"
+    " SELECT m.id, x.seq, x.name, x.value"
+    "   FROM m, unnest($16::text[], $17::text[]) WITH ORDINALITY AS x(name, value, seq)),"
+    " s AS ("
+    " INSERT INTO submission (message_id, sender, recipients)"
+    " SELECT m.id, $18, $19::text[] FROM m)"
+    " SELECT id FROM m";
+
+/* store_message_put, and store_submit in the same statement when rcpts != NULL. */
+static int put(struct ofc_db *db, const char *raw, size_t len, const struct store_mime *mime,
+               const char *sender, const char *const *rcpts, size_t nrcpts, long long *message_id_r,
+               char **error_r)
 {
     *message_id_r = 0;
     if (mime == NULL || mime->size != len) {
@@ -61,7 +81,8 @@ int store_message_put(struct ofc_db *db, const char *raw, size_t len, const stru
     free(names);
     free(values);
 
-    const char *params[17] = {
+    char *rcpt_array = rcpts != NULL ? ofc_pg_text_array(rcpts, nrcpts) : NULL;
+    const char *params[19] = {
         size,
         /* An empty message still needs a non-NULL bytea value. */
         raw != NULL ? raw : "",
@@ -80,14 +101,18 @@ int store_message_put(struct ofc_db *db, const char *raw, size_t len, const stru
         mime->sections,
         name_array,
         value_array,
+        sender != NULL ? sender : "",
+        rcpt_array,
     };
-    int lengths[17] = {0};
-    int formats[17] = {0};
+    int lengths[19] = {0};
+    int formats[19] = {0};
     lengths[1] = (int)len;
     formats[1] = 1;
-    PGresult *res = ofc_db_query_bin(db, PUT_SQL, 17, params, lengths, formats, 0);
+    PGresult *res = ofc_db_query_bin(db, rcpts != NULL ? PUT_SUBMIT_SQL : PUT_SQL,
+                                     rcpts != NULL ? 19 : 17, params, lengths, formats, 0);
     free(name_array);
     free(value_array);
+    free(rcpt_array);
     if (res == NULL) {
         *error_r = ofc_xasprintf("cannot store the message: %s", ofc_db_error(db));
         return -1;
@@ -99,6 +124,25 @@ int store_message_put(struct ofc_db *db, const char *raw, size_t len, const stru
         return -1;
     }
     return 0;
+}
+
+int store_message_put(struct ofc_db *db, const char *raw, size_t len, const struct store_mime *mime,
+                      long long *message_id_r, char **error_r)
+{
+    return put(db, raw, len, mime, NULL, NULL, 0, message_id_r, error_r);
+}
+
+int store_message_put_submit(struct ofc_db *db, const char *raw, size_t len,
+                             const struct store_mime *mime, const char *sender,
+                             const char *const *rcpts, size_t n, long long *message_id_r,
+                             char **error_r)
+{
+    if (rcpts == NULL || n == 0) {
+        *message_id_r = 0;
+        *error_r = ofc_xstrdup("cannot submit a message without recipients");
+        return -1;
+    }
+    return put(db, raw, len, mime, sender, rcpts, n, message_id_r, error_r);
 }
 
 bool store_is_crlf(const char *raw, size_t len)

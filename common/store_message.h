@@ -27,6 +27,15 @@ int store_message_put(struct ofc_db *db, const char *raw, size_t len, const stru
                       long long *message_id_r, char **error_r) __attribute__((warn_unused_result));
 
 /*
+ * store_message_put() and store_submit() in one statement (one round
+ * trip): the inbound gateway's path. n must be > 0.
+ */
+int store_message_put_submit(struct ofc_db *db, const char *raw, size_t len,
+                             const struct store_mime *mime, const char *sender,
+                             const char *const *rcpts, size_t n, long long *message_id_r,
+                             char **error_r) __attribute__((warn_unused_result));
+
+/*
  * Analyses and stores a message ofcmail composed itself (non-delivery
  * reports, auto-replies, Monitor reports), line ends made CRLF first (see
  * store_append_crlf). Same results as above.

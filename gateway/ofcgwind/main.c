@@ -16,7 +16,8 @@
  *      recipients are qualified with the gateway's domain and ".ofcmail"
  *      suffixes removed, a Received: field is prepended (parameter
  *      AddReceived), the message is analysed once (store_mime) and stored
- *      once (store_message_put), put on submission for the Postman, and the
+ *      once and put on submission for the Postman in one statement
+ *      (store_message_put_submit), and the
  *      entries are deleted. A crash at any point leaves the entries queued
  *      and nothing stored.
  *
@@ -106,6 +107,9 @@ static void entry_clear(struct entry *e)
  * The take: everything but raw travels as text in a binary-format result
  * (text's binary form is its octets), raw as its octets: no hex decoding
  * of the message. Rewriting happens here, with the gateway's domain.
+ * The order is the take index's (not_before, id): the scan stops after
+ * LIMIT rows. Ordering by id alone made every take read and sort the
+ * whole backlog, so a queue that grew got slower to drain.
  */
 static const char TAKE_SQL[] =
     "SELECT g.id::text, g.source, g.client,"
@@ -115,7 +119,7 @@ static const char TAKE_SQL[] =
     "               FROM unnest(g.recipients) WITH ORDINALITY AS u(r, i) ORDER BY i)::text,"
     "       g.attempts::text, g.raw"
     "  FROM gateway_in g WHERE g.not_before <= now()"
-    " ORDER BY g.id LIMIT $2::integer FOR UPDATE SKIP LOCKED";
+    " ORDER BY g.not_before, g.id LIMIT $2::integer FOR UPDATE SKIP LOCKED";
 
 static char *dup_value(const PGresult *res, int row, int col)
 {
@@ -255,9 +259,8 @@ static int ingest_one(struct ofc_db *db, struct tx *t, struct entry *e, char **e
     if (store_mime_analyze(msg.data, msg.len, &mime, error_r) < 0) {
         t->permanent = true;
         rc = OFC_DB_ERROR;
-    } else if (store_message_put(db, msg.data, msg.len, mime, &message_id, error_r) < 0 ||
-               store_submit(db, message_id, e->sender, (const char *const *)rcpts, n, NULL,
-                            error_r) < 0) {
+    } else if (store_message_put_submit(db, msg.data, msg.len, mime, e->sender,
+                                        (const char *const *)rcpts, n, &message_id, error_r) < 0) {
         /* Class 22 (data exception) and 54 (too large): the content, not the moment. */
         const char *state = ofc_db_sqlstate(db);
         t->permanent = strncmp(state, "22", 2) == 0 || strncmp(state, "54", 2) == 0;

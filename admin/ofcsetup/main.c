@@ -14,6 +14,7 @@
  *      ofcsetup status
  *      ofcsetup drop-node [--yes]
  *      ofcsetup start-db | stop-db
+ *      ofcsetup cert generate|store|show [options]   (see cert.c)
  *      ofcsetup --help | --version
  *
  * DESCRIPTION
@@ -40,7 +41,8 @@
  *      version, node, domains, accounts, processes and database size.
  *      drop-node removes the node (the embedded cluster, or schema ofc)
  *      after the node name is typed on the terminal, or with --yes.
- *      start-db and stop-db start and stop the embedded cluster.
+ *      start-db and stop-db start and stop the embedded cluster. cert
+ *      makes, installs and shows the protocols' TLS certificates.
  *
  *      Started as root, ofcsetup creates the unprivileged run user (config
  *      `user`, default ofcmail) if needed, gives it the node's var and log
@@ -68,6 +70,7 @@
 #include "ofc_privs.h"
 
 /* This program. */
+#include "cert.h"
 #include "ofcsetup.h"
 
 #ifndef OFC_VERSION
@@ -162,6 +165,7 @@ static void usage(FILE *fp)
         "      --yes                       do not ask for confirmation\n"
         "  start-db      start the embedded cluster\n"
         "  stop-db       stop the embedded cluster\n"
+        "  cert generate|store|show    TLS certificates (see ofcsetup cert --help)\n"
         "\n"
         "Options:\n"
         "  -c CONFIG            configuration file (default $OFC_CONFIG, <home>/etc/ofcmail.conf)\n"
@@ -312,6 +316,25 @@ static int parse_args(int argc, char **argv, struct setup *s, const struct comma
     return 0;
 }
 
+/*
+ * Whether the command word is "cert", which parses its own options
+ * (cert.c). Before it only -c CONFIG and --connect[=]CONNINFO take values.
+ */
+static bool is_cert_command(int argc, char **argv)
+{
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--") == 0)
+            return i + 1 < argc && strcmp(argv[i + 1], "cert") == 0;
+        if (strcmp(argv[i], "-c") == 0 || strcmp(argv[i], "--connect") == 0) {
+            i++;
+            continue;
+        }
+        if (argv[i][0] != '-')
+            return strcmp(argv[i], "cert") == 0;
+    }
+    return false;
+}
+
 /* Config, connect string, cluster handle. Returns an exit status. */
 static int prepare(struct setup *s)
 {
@@ -353,6 +376,11 @@ int main(int argc, char **argv)
     memset(&s, 0, sizeof(s));
     /* Until ofcsetup.log is open, library progress lines would land on stderr. */
     ofc_log_set_level(OFC_LOG_WARN);
+
+    if (is_cert_command(argc, argv)) {
+        status = cert_main(argc, argv);
+        goto out;
+    }
 
     if (parse_args(argc, argv, &s, &cmd, &status) < 0)
         goto out;

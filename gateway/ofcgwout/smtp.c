@@ -30,6 +30,7 @@
 /* libofc. */
 #include "ofc_log.h"
 #include "ofc_mem.h"
+#include "ofc_tls.h"
 
 /* This program. */
 #include "gwout.h"
@@ -161,10 +162,20 @@ static void conn_close(struct conn *c)
     c->error = NULL;
 }
 
-static const char *ssl_error_text(void)
+/*
+ * Remembers a TLS failure with OpenSSL's queued reasons (ofc_tls_errors
+ * empties the queue), or `if_none` when OpenSSL queued none: a read or
+ * write that fails without a reason is the relay closing the connection.
+ */
+static void conn_fail_tls(struct conn *c, const char *what, const char *if_none)
 {
-    unsigned long e = ERR_get_error();
-    return e != 0 ? ERR_reason_error_string(e) : "connection closed";
+    if (ERR_peek_error() == 0) {
+        conn_fail(c, what, if_none);
+        return;
+    }
+    char *why = ofc_tls_errors();
+    conn_fail(c, what, why);
+    free(why);
 }
 
 static int conn_write(struct conn *c, const char *data, size_t len)
@@ -173,7 +184,7 @@ static int conn_write(struct conn *c, const char *data, size_t len)
         if (c->ssl != NULL) {
             size_t w = 0;
             if (SSL_write_ex(c->ssl, data, len, &w) != 1) {
-                conn_fail(c, "lost the relay while writing", ssl_error_text());
+                conn_fail_tls(c, "lost the relay while writing", "connection closed");
                 return -1;
             }
             data += w;
@@ -207,7 +218,7 @@ static int conn_fill(struct conn *c)
         if (c->ssl != NULL) {
             size_t r = 0;
             if (SSL_read_ex(c->ssl, chunk, sizeof(chunk), &r) != 1) {
-                conn_fail(c, "lost the relay while reading", ssl_error_text());
+                conn_fail_tls(c, "lost the relay while reading", "connection closed");
                 return -1;
             }
             ofc_strbuf_append(&c->in, chunk, r);
@@ -362,7 +373,7 @@ static int verify_peer_setup(struct conn *c)
     const char *ca = c->conf->ca_file;
     if ((ca != NULL && ca[0] != '\0' ? SSL_CTX_load_verify_locations(c->ctx, ca, NULL)
                                      : SSL_CTX_set_default_verify_paths(c->ctx)) != 1) {
-        conn_fail(c, "cannot load the CA certificates", ssl_error_text());
+        conn_fail_tls(c, "cannot load the CA certificates", "unknown TLS error");
         return -1;
     }
     SSL_set_verify(c->ssl, SSL_VERIFY_PEER, NULL);
@@ -370,7 +381,7 @@ static int verify_peer_setup(struct conn *c)
     X509_VERIFY_PARAM *vp = SSL_get0_param(c->ssl);
     if (X509_VERIFY_PARAM_set1_ip_asc(vp, c->conf->host) != 1 &&
         SSL_set1_host(c->ssl, c->conf->host) != 1) {
-        conn_fail(c, "cannot set the name to verify", ssl_error_text());
+        conn_fail_tls(c, "cannot set the name to verify", "unknown TLS error");
         return -1;
     }
     return 0;
@@ -381,13 +392,13 @@ static int start_tls(struct conn *c)
     ERR_clear_error();
     c->ctx = SSL_CTX_new(TLS_client_method());
     if (c->ctx == NULL) {
-        conn_fail(c, "TLS", ssl_error_text());
+        conn_fail_tls(c, "TLS", "unknown TLS error");
         return -1;
     }
     (void)SSL_CTX_set_min_proto_version(c->ctx, TLS1_2_VERSION);
     c->ssl = SSL_new(c->ctx);
     if (c->ssl == NULL || SSL_set_fd(c->ssl, c->fd) != 1) {
-        conn_fail(c, "TLS", ssl_error_text());
+        conn_fail_tls(c, "TLS", "unknown TLS error");
         return -1;
     }
     if (c->conf->starttls == STARTTLS_REQUIRED && verify_peer_setup(c) < 0)
@@ -401,7 +412,7 @@ static int start_tls(struct conn *c)
             conn_fail(c, "TLS: the relay's certificate does not verify",
                       X509_verify_cert_error_string(v));
         else
-            conn_fail(c, "TLS handshake failed", ssl_error_text());
+            conn_fail_tls(c, "TLS handshake failed", "unknown TLS error");
         return -1;
     }
     /* RFC 3207 §4.2: forget everything said before the handshake. */

@@ -26,11 +26,14 @@
  *      over MaxMessageSize gets 552 5.3.4 for every recipient.
  *
  *      STARTTLS (RFC 3207) when LmtpTls is true (offered) or "required"
- *      (MAIL before STARTTLS gets 530 5.7.0) and the node's configuration
- *      names tls.certificate and tls.key: TLS 1.2 or later, forward-secret
- *      AEAD ciphers only. After the handshake the session starts over
+ *      (MAIL before STARTTLS gets 530 5.7.0) and a certificate is installed:
+ *      <home>/etc/tls/lmtp.crt (ofcsetup cert store), else the node's
+ *      tls.certificate and tls.key. TLS 1.2 or later, forward-secret AEAD
+ *      ciphers only (ofc_tls). After the handshake the session starts over
  *      (RFC 3207 §4.2): a new LHLO is needed. LMTP normally runs on
- *      loopback or a unix socket, so it is off by default.
+ *      loopback or a unix socket, so it is off by default. A refresh loads
+ *      LmtpTls and the certificate again (keeping those in use when the new
+ *      ones cannot be loaded); sessions already in TLS go on with theirs.
  *
  * DIAGNOSTICS
  *      As every ofcmail process (ofc_proc). Log: <node>_lmtpNN.log, a line
@@ -68,6 +71,7 @@
 #include "ofc_mem.h"
 #include "ofc_pgarray.h"
 #include "ofc_proc.h"
+#include "ofc_tls.h"
 
 /* RFC 5321 §4.5.3.1: command lines are at most 512 octets; be generous. */
 #define LMTP_MAX_LINE   4096
@@ -86,9 +90,15 @@ struct listener {
     char *host;
     long long max_size, max_rcpts, max_sessions;
     int timeout;
-    /* STARTTLS: NULL when not offered; tls_required refuses MAIL in plaintext. */
+    /*
+     * STARTTLS: NULL when not offered; tls_required refuses MAIL in
+     * plaintext. A refresh replaces both (a new certificate from ofcsetup
+     * cert store) while sessions run: tls is read and written under
+     * tls_lock, and a session holds its own reference to the context.
+     */
+    pthread_mutex_t tls_lock;
     SSL_CTX *tls;
-    bool tls_required;
+    atomic_bool tls_required;
 };
 
 struct session {
@@ -271,7 +281,7 @@ static void cmd_mail(struct session *s, const char *args)
         reply(s, "503 5.5.1 LHLO first");
         return;
     }
-    if (s->l->tls_required && s->ssl == NULL) {
+    if (atomic_load(&s->l->tls_required) && s->ssl == NULL) {
         reply(s, "530 5.7.0 must issue a STARTTLS command first");
         return;
     }
@@ -472,19 +482,23 @@ static void cmd_data(struct session *s)
     reset_tx(s);
 }
 
-/* OpenSSL's queued errors as one line (they are per thread), emptying the queue. */
-static char *tls_errors(void)
+/* The current context with a reference of the caller's (SSL_CTX_free it), or NULL. */
+static SSL_CTX *tls_ctx_ref(struct listener *l)
 {
-    struct ofc_strbuf sb = OFC_STRBUF_INIT;
-    unsigned long e;
-    while ((e = ERR_get_error()) != 0) {
-        char buf[256];
-        ERR_error_string_n(e, buf, sizeof(buf));
-        ofc_strbuf_printf(&sb, "%s%s", sb.len > 0 ? "; " : "", buf);
-    }
-    if (sb.len == 0)
-        ofc_strbuf_puts(&sb, "unknown TLS error");
-    return ofc_strbuf_detach(&sb);
+    (void)pthread_mutex_lock(&l->tls_lock);
+    SSL_CTX *ctx = l->tls;
+    if (ctx != NULL && SSL_CTX_up_ref(ctx) != 1)
+        ctx = NULL;
+    (void)pthread_mutex_unlock(&l->tls_lock);
+    return ctx;
+}
+
+static bool tls_offered(struct listener *l)
+{
+    (void)pthread_mutex_lock(&l->tls_lock);
+    bool offered = l->tls != NULL;
+    (void)pthread_mutex_unlock(&l->tls_lock);
+    return offered;
 }
 
 /*
@@ -493,7 +507,7 @@ static char *tls_errors(void)
  */
 static bool cmd_starttls(struct session *s, const char *args)
 {
-    if (s->l->tls == NULL) {
+    if (!tls_offered(s->l)) {
         reply(s, "502 5.5.1 STARTTLS not offered");
         return true;
     }
@@ -518,9 +532,12 @@ static bool cmd_starttls(struct session *s, const char *args)
     if (setsockopt(s->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) != 0 ||
         setsockopt(s->fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv)) != 0)
         ofc_warn("session %s: cannot set socket timeouts: %s", s->peer, strerror(errno));
-    s->ssl = SSL_new(s->l->tls);
+    /* SSL_new takes a reference of its own: a refresh may replace the context meanwhile. */
+    SSL_CTX *ctx = tls_ctx_ref(s->l);
+    s->ssl = ctx != NULL ? SSL_new(ctx) : NULL;
+    SSL_CTX_free(ctx);
     if (s->ssl == NULL || SSL_set_fd(s->ssl, s->fd) != 1 || SSL_accept(s->ssl) != 1) {
-        char *why = tls_errors();
+        char *why = ofc_tls_errors();
         ofc_warn("session %s: TLS handshake failed: %s", s->peer, why);
         free(why);
         SSL_free(s->ssl);
@@ -566,7 +583,7 @@ static void *session_main(void *arg)
                 reply(s, "250-PIPELINING");
                 reply(s, "250-ENHANCEDSTATUSCODES");
                 reply(s, "250-8BITMIME");
-                if (s->l->tls != NULL && s->ssl == NULL)
+                if (s->ssl == NULL && tls_offered(s->l))
                     reply(s, "250-STARTTLS");
                 reply(s, "250 SIZE %lld", s->l->max_size);
             }
@@ -740,51 +757,64 @@ static int listen_unix(struct listener *l, const char *path)
 }
 
 /*
- * LmtpTls is off, on or "required" (012). TLS 1.2+, and for 1.2 only
- * ECDHE with AEAD ciphers (TLS 1.3's suites all are). Required without a
- * certificate is a configuration error: refusing all mail would be worse
- * than not starting.
+ * LmtpTls is off, on or "required" (012); the certificate is etc/tls/lmtp.*
+ * (ofcsetup cert store), else the node's tls.certificate (ofc_tls). On
+ * success *ctx_r is the context (NULL: STARTTLS not offered). Required
+ * without a certificate is a configuration error: refusing all mail would
+ * be worse than not starting.
  */
-static int tls_setup(struct ofc_proc *proc, struct listener *l)
+static int tls_load(struct ofc_proc *proc, SSL_CTX **ctx_r, bool *required_r)
 {
+    *ctx_r = NULL;
     const char *mode = ofc_proc_param(proc, "LmtpTls", "0");
-    l->tls_required = strcasecmp(mode, "required") == 0;
-    if (!l->tls_required && !ofc_proc_param_bool(proc, "LmtpTls", false))
+    *required_r = strcasecmp(mode, "required") == 0;
+    if (!*required_r && !ofc_proc_param_bool(proc, "LmtpTls", false))
         return 0;
-    const struct ofc_config *cfg = ofc_proc_config(proc);
-    const char *cert = cfg->tls_certificate, *key = cfg->tls_key;
-    if (cert == NULL || key == NULL || cert[0] == '\0' || key[0] == '\0') {
-        if (l->tls_required) {
-            ofc_error("LmtpTls is required but tls.certificate or tls.key is not configured");
+    struct ofc_tls_files files;
+    if (ofc_tls_find_files(ofc_proc_config(proc), "lmtp", &files) == 0) {
+        if (*required_r) {
+            ofc_error("LmtpTls is required but there is no certificate (etc/tls/lmtp.crt, or "
+                      "tls.certificate and tls.key)");
             return -1;
         }
-        ofc_warn("LmtpTls is set but tls.certificate or tls.key is not configured; STARTTLS "
-                 "not offered");
+        ofc_warn("LmtpTls is set but there is no certificate (etc/tls/lmtp.crt, or "
+                 "tls.certificate and tls.key); STARTTLS not offered");
         return 0;
     }
-    SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
-    if (ctx == NULL || SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION) != 1 ||
-        SSL_CTX_set_cipher_list(ctx, "ECDHE+AESGCM:ECDHE+CHACHA20:!aNULL") != 1 ||
-        SSL_CTX_use_certificate_chain_file(ctx, cert) != 1 ||
-        SSL_CTX_use_PrivateKey_file(ctx, key, SSL_FILETYPE_PEM) != 1 ||
-        SSL_CTX_check_private_key(ctx) != 1) {
-        char *why = tls_errors();
-        ofc_error("cannot set up TLS with %s and %s: %s", cert, key, why);
+    char *why = NULL;
+    *ctx_r = ofc_tls_server_ctx(&files, &why);
+    if (*ctx_r == NULL) {
+        ofc_error("cannot set up TLS: %s", why);
         free(why);
-        SSL_CTX_free(ctx);
+        ofc_tls_files_free(&files);
         return -1;
     }
-    (void)SSL_CTX_set_options(ctx, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION |
-                                       SSL_OP_CIPHER_SERVER_PREFERENCE);
-    l->tls = ctx;
-    ofc_info("STARTTLS offered%s with %s", l->tls_required ? " and required" : "", cert);
+    ofc_info("STARTTLS offered%s with %s", *required_r ? " and required" : "", files.cert);
+    ofc_tls_files_free(&files);
     return 0;
+}
+
+/* Puts a new context (or none) in place; sessions already in TLS keep theirs. */
+static void tls_install(struct listener *l, SSL_CTX *ctx, bool required)
+{
+    (void)pthread_mutex_lock(&l->tls_lock);
+    SSL_CTX *old = l->tls;
+    l->tls = ctx;
+    atomic_store(&l->tls_required, required);
+    (void)pthread_mutex_unlock(&l->tls_lock);
+    SSL_CTX_free(old);
 }
 
 static int lmtp_init(struct ofc_proc *proc)
 {
     struct listener *l = ofc_xcalloc(1, sizeof(*l));
     l->stop_pipe[0] = l->stop_pipe[1] = -1;
+    int mrc = pthread_mutex_init(&l->tls_lock, NULL);
+    if (mrc != 0) {
+        ofc_error("cannot make a mutex: %s", strerror(mrc));
+        free(l);
+        return -1;
+    }
     ofc_proc_set_userdata(proc, l);
     const struct ofc_config *cfg = ofc_proc_config(proc);
     l->conninfo = ofc_config_conninfo(cfg);
@@ -793,8 +823,11 @@ static int lmtp_init(struct ofc_proc *proc)
     l->max_rcpts = ofc_proc_param_int(proc, "MaxRecipients", 1000);
     l->max_sessions = ofc_proc_param_int(proc, "MaxSessions", 100);
     l->timeout = (int)ofc_proc_param_int(proc, "Timeout", 300);
-    if (tls_setup(proc, l) < 0)
+    SSL_CTX *ctx = NULL;
+    bool required = false;
+    if (tls_load(proc, &ctx, &required) < 0)
         return -1;
+    tls_install(l, ctx, required);
     const char *address = ofc_proc_param(proc, "LmtpAddress", "127.0.0.1");
     int port = (int)ofc_proc_param_int(proc, "LmtpPort", 0);
     if (port == 0)
@@ -833,6 +866,21 @@ static int lmtp_init(struct ofc_proc *proc)
     return 0;
 }
 
+/* A new certificate or LmtpTls; the one in use stays when the new one cannot be loaded. */
+static void lmtp_refresh(struct ofc_proc *proc)
+{
+    struct listener *l = ofc_proc_userdata(proc);
+    if (l == NULL)
+        return;
+    SSL_CTX *ctx = NULL;
+    bool required = false;
+    if (tls_load(proc, &ctx, &required) < 0) {
+        ofc_warn("keeping the TLS settings in use");
+        return;
+    }
+    tls_install(l, ctx, required);
+}
+
 static int lmtp_work(struct ofc_proc *proc)
 {
     /* Sessions do the work; the loop only keeps the heartbeat. */
@@ -865,6 +913,7 @@ static void lmtp_cleanup(struct ofc_proc *proc)
         (void)close(l->stop_pipe[1]);
     }
     SSL_CTX_free(l->tls);
+    (void)pthread_mutex_destroy(&l->tls_lock);
     free(l->socket_path);
     free(l->conninfo);
     free(l->host);
@@ -882,6 +931,7 @@ int main(int argc, char **argv)
         .summary = "The LMTP listener (RFC 2033): per-recipient delivery into gateway_in.",
         .init = lmtp_init,
         .work = lmtp_work,
+        .refresh = lmtp_refresh,
         .cleanup = lmtp_cleanup,
     };
     return ofc_proc_main(&def, argc, argv);

@@ -26,6 +26,10 @@
  * socket closes is dropped at once. When none can take a client the
  * listener writes a refusal in the protocol's words and closes it
  * (POP3: "-ERR [SYS/TEMP] ...", IMAP: "* BYE [UNAVAILABLE] ...").
+ * When instances exist but every one's socket is full (a burst against
+ * slow instances), the client waits, first come first served, up to 5 s
+ * (at most 1,024 waiting) for room, and is refused after that. A
+ * malformed LOAD, like a malformed HELLO, gets ERR and the socket closed.
  * Once handed over, a client belongs to the instance alone: a listener
  * restart does not affect it; instances reconnect to a new listener
  * (every second) and say HELLO again.

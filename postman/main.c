@@ -265,8 +265,9 @@ static int route_external(struct ofc_db *db, struct postman *pm, struct batch_st
             if (!done[j] && gw[j] == gw[i]) {
                 batch[nb++] = rcpts[ext[j]].address;
                 done[j] = true;
-                bill(bs, e, rcpts[ext[j]].address, 0, "GATEWAY", NULL);
             }
+        /* No billing row here: the gateway writes the one row of each
+           recipient when it disposes of it (GATEWAY sent, BOUNCED, DEAD). */
         long long entry = 0;
         rc = queue_put_gateway_out(db, gw[i], e->message_id, e->sender, batch, nb, &entry, error_r);
         if (rc == 0)

@@ -172,3 +172,74 @@ disp rule person=alice;
         self.assertEqual(self.subjects("loopb"), [])
         self.assertEqual(self.node.value("SELECT count(*) FROM submission"), "0")
         self.assertIn("(loop)", self.postman.log)
+
+    def oomgr(self, script):
+        r = self.node.oomgr(script)
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        return r.stdout
+
+    def test_modify_and_delete_rule(self):
+        self.acct["gina"] = add_account(self.node, "gina")
+        self.oomgr("insert rule person=gina subject=alpha action=discard;")
+        self.send("x@com", "gina@com", "alpha one")
+        self.assertEqual(self.subjects("gina"), [])
+        # The condition changes: alpha is kept, beta discarded.
+        self.oomgr("modify rule person=gina position=1 subject=beta;")
+        self.send("x@com", "gina@com", "alpha two")
+        self.send("x@com", "gina@com", "beta one")
+        self.assertEqual(self.subjects("gina"), ["alpha two"])
+        # key="" clears a condition; from= narrows the rule to one sender.
+        self.oomgr('modify rule person=gina position=1 subject="" from=pest@com;')
+        self.assertNotIn("beta", self.oomgr("disp rule person=gina;"))
+        self.send("x@com", "gina@com", "beta two")
+        self.send("pest@com", "gina@com", "anything")
+        self.assertEqual(self.subjects("gina"), ["alpha two", "beta two"])
+        self.oomgr("delete rule person=gina position=1;")
+        self.assertNotIn("discard", self.oomgr("disp rule person=gina;"))
+        self.send("pest@com", "gina@com", "after delete")
+        self.assertEqual(self.subjects("gina"), ["alpha two", "beta two", "after delete"])
+
+    def test_autoreply_window_off_and_expiry(self):
+        n = self.node
+        self.acct["hank"] = add_account(n, "hank")
+        self.acct["s7"] = add_account(n, "s7")
+        self.acct["s8"] = add_account(n, "s8")
+        self.oomgr('set autoreply person=hank on subject="Out" body="Back soon." days=2;')
+        self.send("s7@com", "hank@com", "one")
+        self.send("s7@com", "hank@com", "two")
+        self.assertEqual(self.subjects("s7"), ["Out"])
+        # Once the window of `days` has passed, the sender is answered again.
+        n.sql("UPDATE autoreply_sent SET last_sent = now() - interval '3 days'"
+              " WHERE account_id = :'p1'::bigint", self.acct["hank"])
+        self.send("s7@com", "hank@com", "three")
+        self.assertEqual(self.subjects("s7"), ["Out", "Out"])
+        # Off: nobody is answered, mail is still delivered.
+        self.oomgr("set autoreply person=hank off;")
+        self.send("s8@com", "hank@com", "four")
+        self.assertEqual(self.subjects("s8"), [])
+        self.assertEqual(self.subjects("hank"), ["one", "two", "three", "four"])
+        # On again, but outside its period (end_at passed): no reply.
+        self.oomgr('set autoreply person=hank on subject="Out" body="Back soon.";')
+        n.sql("UPDATE autoreply SET end_at = now() - interval '1 day'"
+              " WHERE account_id = :'p1'::bigint", self.acct["hank"])
+        self.send("s8@com", "hank@com", "five")
+        self.assertEqual(self.subjects("s8"), [])
+        n.sql("UPDATE autoreply SET end_at = NULL, start_at = now() + interval '1 day'"
+              " WHERE account_id = :'p1'::bigint", self.acct["hank"])
+        self.send("s8@com", "hank@com", "six")
+        self.assertEqual(self.subjects("s8"), [])
+        n.sql("UPDATE autoreply SET start_at = now() - interval '1 day'"
+              " WHERE account_id = :'p1'::bigint", self.acct["hank"])
+        self.send("s8@com", "hank@com", "seven")
+        self.assertEqual(self.subjects("s8"), ["Out"])
+
+    def test_autoforward_off(self):
+        self.acct["ivan"] = add_account(self.node, "ivan")
+        self.oomgr("set autoforward person=ivan address=erin@com keepcopy=no;")
+        self.send("x@com", "ivan@com", "ivan forwarded")
+        self.assertEqual(self.subjects("ivan"), [])
+        self.assertIn("ivan forwarded", self.subjects("erin"))
+        self.oomgr("set autoforward person=ivan off;")
+        self.send("x@com", "ivan@com", "ivan kept")
+        self.assertEqual(self.subjects("ivan"), ["ivan kept"])
+        self.assertNotIn("ivan kept", self.subjects("erin"))

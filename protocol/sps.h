@@ -26,7 +26,8 @@
  * its init and stopped in its cleanup.
  *
  * Parameters (process parameters of POP3SRV/IMAP4SRV, 013_protocol.sql;
- * re-read on refresh, applied to new clients / new jobs):
+ * re-read on refresh, applied to new clients / new jobs; WorkerThreads and
+ * DbConnections size the pools at start and take effect at a restart):
  *   WorkerThreads, DbConnections, MaxClients, IdleTimeout (seconds),
  *   MaxLineLength (octets, without CRLF), MaxLiteralLength,
  *   AuthFailureDelay (seconds), PlaintextAuth (bool: LOGIN/USER/PASS/AUTH
@@ -106,7 +107,10 @@ int sps_main(const struct sps_protocol *protocol, int argc, char **argv);
  */
 int sps_prepare(struct sps *sps, const char *name, const char *sql, int nparams);
 
-/* Effective parameter of this instance (as ofc_proc_param_int). Loop thread only. */
+/*
+ * Effective parameter of this instance (as ofc_proc_param_int), from a
+ * snapshot taken at start and at every refresh: callable from any thread.
+ */
 long long sps_param_int(struct sps *sps, const char *name, long long dflt);
 bool sps_param_bool(struct sps *sps, const char *name, bool dflt);
 struct ofc_proc *sps_proc(struct sps *sps);
@@ -156,6 +160,12 @@ const char *sps_client_id(const struct sps_client *c);
 
 /* Overrides IdleTimeout for this client (IMAP IDLE); seconds, 0 = default. */
 void sps_client_set_idle_timeout(struct sps_client *c, int seconds);
+
+/*
+ * The protocol says whether the client is logged in (after a successful
+ * authentication; false again on logout). Only counted for sps_status.
+ */
+void sps_client_set_logged_in(struct sps_client *c, bool logged_in);
 
 /* --- Work on a worker thread with a database connection ----------------- */
 
@@ -224,9 +234,10 @@ int sps_authenticate(struct ofc_db *db, const char *user, const char *password,
 
 /*
  * SASL PLAIN (RFC 4616) message, base64-decoded by the caller: splits
- * "authzid\0authcid\0passwd". Returns 0 with pointers into msg, -1 when
- * malformed. An authzid other than "" or the authcid is refused by the
- * caller (no proxy authorisation).
+ * "authzid\0authcid\0passwd". msg[len] must be a NUL (the password ends
+ * there). Returns 0 with pointers into msg, -1 when malformed (fewer or
+ * more than two NULs, empty authcid or passwd). An authzid other than ""
+ * or the authcid is refused by the caller (no proxy authorisation).
  */
 int sps_sasl_plain_split(const char *msg, size_t len, const char **authzid, const char **authcid,
                          const char **password);

@@ -27,9 +27,6 @@
 #include "ofc_mem.h"
 #include "ofc_tls.h"
 
-/* A password longer than this is not the first line of a password file. */
-#define PASS_MAX 1024
-
 char *ofc_tls_dir(const struct ofc_config *cfg)
 {
     return ofc_xasprintf("%s/etc/tls", cfg->home);
@@ -115,40 +112,51 @@ static int pass_cb(char *buf, int size, int rwflag, void *userdata)
 }
 
 /*
- * The first line of `path` (without its line end) into a heap string the
- * caller cleanses and frees. Returns NULL with *error_r set.
+ * The first line without its line end, at most OFC_TLS_PASS_MAX
+ * characters, not empty. Every failure wipes what was read: a password
+ * one character too long is still most of a password.
  */
-static char *read_pass(const char *path, char **error_r)
+int ofc_tls_read_pass(const char *path, char **password_r, char **error_r)
 {
+    *password_r = NULL;
+    *error_r = NULL;
     FILE *fp = fopen(path, "re");
     if (fp == NULL) {
         *error_r = ofc_xasprintf("cannot open the password file %s: %s", path, strerror(errno));
-        return NULL;
+        return -1;
     }
-    char *buf = ofc_xmalloc(PASS_MAX + 2);
+    /* Room for one character more than allowed (a CR, or proof of a longer line) and the NUL. */
+    const size_t size = OFC_TLS_PASS_MAX + 2;
+    char *buf = ofc_xmalloc(size);
     size_t len = 0;
     int c;
-    while (len <= PASS_MAX && (c = getc(fp)) != EOF && c != '\n')
+    while (len <= OFC_TLS_PASS_MAX && (c = getc(fp)) != EOF && c != '\n')
         buf[len++] = (char)c;
+    bool too_long = len > OFC_TLS_PASS_MAX;
+    if (too_long && buf[len - 1] == '\r') {
+        /* The longest password, then CR LF (or CR at the end of the file). */
+        c = getc(fp);
+        too_long = c != '\n' && c != EOF;
+    }
     bool failed = ferror(fp) != 0;
     (void)fclose(fp);
-    if (failed || len > PASS_MAX) {
-        OPENSSL_cleanse(buf, PASS_MAX + 2);
-        free(buf);
-        *error_r = failed ? ofc_xasprintf("cannot read the password file %s", path)
-                          : ofc_xasprintf("the first line of %s is longer than %d characters", path,
-                                          PASS_MAX);
-        return NULL;
-    }
-    if (len > 0 && buf[len - 1] == '\r')
+    if (!too_long && len > 0 && buf[len - 1] == '\r')
         len--;
     buf[len] = '\0';
-    if (len == 0) {
+    if (failed || too_long || len == 0) {
+        OPENSSL_cleanse(buf, size);
         free(buf);
-        *error_r = ofc_xasprintf("the password file %s is empty", path);
-        return NULL;
+        if (failed)
+            *error_r = ofc_xasprintf("cannot read the password file %s", path);
+        else if (too_long)
+            *error_r = ofc_xasprintf("the first line of %s is longer than %d characters", path,
+                                     OFC_TLS_PASS_MAX);
+        else
+            *error_r = ofc_xasprintf("the first line of the password file %s is empty", path);
+        return -1;
     }
-    return buf;
+    *password_r = buf;
+    return 0;
 }
 
 /*
@@ -158,7 +166,7 @@ static char *read_pass(const char *path, char **error_r)
 static EVP_PKEY *load_key(const struct ofc_tls_files *files, char **error_r)
 {
     char *pass = NULL;
-    if (files->pass != NULL && (pass = read_pass(files->pass, error_r)) == NULL)
+    if (files->pass != NULL && ofc_tls_read_pass(files->pass, &pass, error_r) < 0)
         return NULL;
     EVP_PKEY *pkey = NULL;
     BIO *bio = BIO_new_file(files->key, "r");

@@ -48,6 +48,21 @@ char *ofc_tls_dir(const struct ofc_config *cfg);
  */
 SSL_CTX *ofc_tls_server_ctx(const struct ofc_tls_files *files, char **error_r);
 
+/* The longest password a password file may hold. */
+#define OFC_TLS_PASS_MAX 1024
+
+/*
+ * Reads a password file (a key's <protocol>.pass, or one named on a
+ * command line): the password is its first line, without the LF or
+ * CR LF that ends it, at most OFC_TLS_PASS_MAX characters, and not empty;
+ * the rest of the file is ignored. Returns 0 with the password in
+ * *password_r, a heap string that the caller wipes and frees
+ * (OPENSSL_cleanse or ofc_tty_forget); or -1 with *password_r NULL and a
+ * heap message in *error_r naming the file (never its contents).
+ */
+int ofc_tls_read_pass(const char *path, char **password_r, char **error_r)
+    __attribute__((warn_unused_result));
+
 /* OpenSSL's error queue as one line (and cleared); heap string. */
 char *ofc_tls_errors(void);
 

@@ -20,10 +20,13 @@
  */
 /* System. */
 #include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 /* Libraries. */
@@ -159,6 +162,14 @@ void sps_client_accept(struct sps *sps, int fd, bool tls, const char *peer)
         (void)close(fd);
         return;
     }
+    /*
+     * Replies are written in pieces (a RETR's last short piece after the
+     * message); with Nagle's algorithm on, that piece waits for the
+     * client's delayed ACK, about 40 ms per reply. The socket came from
+     * iolistener, so set it here. Not fatal: a unix socket refuses it.
+     */
+    int one = 1;
+    (void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
     struct bufferevent *bev;
     if (tls) {
         SSL *ssl = new_ssl(sps, NULL, peer);

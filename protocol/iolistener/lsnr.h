@@ -1,15 +1,30 @@
 /*
  * lsnr.h - iolistener's private pieces: its ports, the capability
  * handling, the instance registry and the accept/hand-off loop.
+ *
+ *   bind.c       the client ports and the registration socket
+ *   caps.c       root's capabilities, kept only to bind
+ *   registry.c   the words instances say, the choice of an instance
+ *   loop.c       the event loop thread: accepting, timers, start, stop
+ *   instances.c  the registration socket's connections: HELLO, LOAD
+ *   handoff.c    a client to an instance, the waiting queue, refusals
  */
 #ifndef LSNR_H
 #define LSNR_H
 
+/* System. */
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/socket.h>
+
+/* libevent. */
+#include <event2/util.h>
 
 struct event;
+struct event_base;
 struct ofc_config;
 
 /* The two protocols served; an instance registers for one of them. */
@@ -151,5 +166,94 @@ bool lsnr_failed(struct lsnr *l);
  * Clients already handed over are untouched: they live in the instances.
  */
 void lsnr_stop(struct lsnr **l);
+
+/* ---- inside the loop (loop.c, instances.c, handoff.c) --------------- */
+
+/*
+ * Everything below belongs to the loop: it is used in the loop's thread,
+ * and by lsnr_start and lsnr_stop only before that thread starts and after
+ * it has ended, so it needs no lock. main.c uses the three functions above
+ * and nothing else of struct lsnr.
+ */
+
+struct port_ev {
+    struct lsnr *l;
+    struct lsnr_port port;
+    struct event *ev;
+};
+
+struct refusal_log {
+    int64_t last_ms;          /* when the last line was written; 0: never */
+    unsigned long suppressed; /* refusals since that were not logged */
+    char *last_reason;
+};
+
+struct client; /* an accepted client on its way to an instance (handoff.c) */
+struct client_queue {
+    struct client *head, *tail;
+};
+
+struct lsnr {
+    struct event_base *base;
+    struct port_ev ports[LSNR_NPORTS];
+    int reg_fd;
+    struct event *reg_ev;
+    char *sock_path;
+    int stop_pipe[2];
+    struct event *stop_ev;
+    struct event *tick_ev;  /* every second: paused accepts, refusal counts */
+    struct event *drain_ev; /* activated: waiting clients get another try */
+    struct lsnr_inst *insts;
+    int nconns;
+    uint64_t seq;
+    bool paused;
+    int64_t paused_until;
+    struct refusal_log refusals[LSNR_NPROTO];
+    struct client_queue waiting[LSNR_NPROTO];
+    int nwaiting;
+    pthread_t thread;
+    atomic_bool failed; /* the loop ended by itself */
+};
+
+/* Monotonic milliseconds (loop.c). */
+int64_t lsnr_now_ms(void);
+
+/* instances.c: the registration socket is readable; accepts the instances that connect. */
+void lsnr_registration_cb(evutil_socket_t fd, short what, void *arg);
+
+/*
+ * instances.c: closes an instance's connection and frees it, logging
+ * `why`. Caution: i must not be touched afterwards, and a callback of i
+ * must return at once.
+ */
+void lsnr_inst_drop(struct lsnr *l, struct lsnr_inst *i, const char *why);
+
+/*
+ * handoff.c: a client accepted on port p (cfd, blocking, is ours now) goes
+ * to an instance, waits for room in one, or is refused.
+ */
+void lsnr_handle_client(struct lsnr *l, const struct lsnr_port *p, int cfd,
+                        const struct sockaddr_storage *ss, socklen_t sslen);
+
+/*
+ * handoff.c: lets the waiting clients try again once the current callback
+ * is over (an instance registered, reported its load or left).
+ */
+void lsnr_schedule_drain(struct lsnr *l);
+
+/* handoff.c: l->drain_ev's callback (arg: l): every protocol's waiting clients try again. */
+void lsnr_drain_cb(evutil_socket_t fd, short what, void *arg);
+
+/* handoff.c: an instance's wev callback (arg: the instance): room in its socket again. */
+void lsnr_inst_room_cb(evutil_socket_t fd, short what, void *arg);
+
+/* handoff.c, every tick: refuses clients that waited too long; the others try again. */
+void lsnr_expire_waiting(struct lsnr *l, int64_t now);
+
+/* handoff.c, every tick: the count of refusals that were not logged, once they are old enough. */
+void lsnr_refusals_flush(struct lsnr *l, int64_t now);
+
+/* handoff.c, at the stop: closes the waiting clients and frees the refusal records. */
+void lsnr_handoff_free(struct lsnr *l);
 
 #endif

@@ -177,6 +177,8 @@ void sps_loop_stop(struct sps *sps);
 void sps_loop_free(struct sps *sps);
 void sps_loop_load_changed(struct sps *sps);
 void sps_loop_check_stop(struct sps *sps);
+/* Loads the protocol's certificate again (refresh; loop thread). */
+void sps_tls_reload(struct sps *sps);
 
 /* sps_client.c */
 void sps_client_accept(struct sps *sps, int fd, bool tls, const char *peer);

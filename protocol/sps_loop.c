@@ -265,6 +265,7 @@ static void on_refresh(evutil_socket_t fd, short what, void *arg)
 {
     (void)fd;
     (void)what;
+    sps_tls_reload(arg);
     send_load(arg);
 }
 

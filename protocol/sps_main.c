@@ -165,25 +165,53 @@ static void raise_nofile(void)
                  (unsigned long long)rl.rlim_max);
 }
 
-/* STARTTLS and implicit TLS need a certificate; without one both are off. */
-static void load_tls(struct sps *sps)
+/*
+ * STARTTLS and implicit TLS need a certificate; without one both are off.
+ * Returns a new context or NULL (logged).
+ */
+static SSL_CTX *make_tls(struct sps *sps)
 {
     struct ofc_tls_files files;
     memset(&files, 0, sizeof(files));
     if (ofc_tls_find_files(ofc_proc_config(sps->proc), sps->protocol->protocol, &files) != 1) {
         ofc_info("no certificate for %s: STARTTLS and implicit TLS are off",
                  sps->protocol->protocol);
-        return;
+        return NULL;
     }
     char *error = NULL;
-    sps->tls_ctx = ofc_tls_server_ctx(&files, &error);
-    if (sps->tls_ctx == NULL) {
-        ofc_error("TLS is off: %s", error != NULL ? error : "cannot make a TLS context");
+    SSL_CTX *ctx = ofc_tls_server_ctx(&files, &error);
+    if (ctx == NULL) {
+        ofc_error("TLS with %s: %s", files.cert, error != NULL ? error : "cannot make a context");
         free(error);
     } else {
         ofc_info("TLS certificate %s", files.cert);
     }
     ofc_tls_files_free(&files);
+    return ctx;
+}
+
+static void load_tls(struct sps *sps)
+{
+    sps->tls_ctx = make_tls(sps);
+}
+
+/*
+ * On refresh (loop thread, the only user of tls_ctx): a certificate
+ * stored with `ofcsetup cert store` is taken into use for new clients and
+ * new STARTTLS; sessions already in TLS keep the context they hold a
+ * reference to. A certificate that does not load leaves the old one.
+ */
+void sps_tls_reload(struct sps *sps)
+{
+    SSL_CTX *ctx = make_tls(sps);
+    if (ctx == NULL) {
+        if (sps->tls_ctx != NULL)
+            ofc_warn("keeping the TLS certificate in use");
+        return;
+    }
+    if (sps->tls_ctx != NULL)
+        SSL_CTX_free(sps->tls_ctx);
+    sps->tls_ctx = ctx;
 }
 
 static int clamp(long long v, int lo, int hi)

@@ -13,6 +13,7 @@ import signal
 import socket
 import ssl
 import subprocess
+import tempfile
 import time
 import unittest
 
@@ -534,6 +535,46 @@ class Pop3Test(TestCase):
         self.assertIn("+OK maildrop has 1 messages", out, r.stderr)
         self.assertIn("+OK 1 ", out)
         self.assertIn("signing off", out)
+
+    def test_cert_store_then_refresh(self):
+        """ofcsetup cert generate + store --protocol=pop3: after `refresh`,
+        STLS and POP3S present the stored certificate (its own file wins
+        over the node-wide tls.certificate)."""
+        n = self.node
+        d = tempfile.mkdtemp(prefix="pop3-cert-", dir=n.home.dir)  # removed with the node
+        key, crt = os.path.join(d, "new.key"), os.path.join(d, "new.crt")
+        r = n.ofcsetup("cert", "generate", "--cn=127.0.0.1", "--org=ofcmail test",
+                       "--out-key=" + key, "--out-cert=" + crt)
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        r = n.ofcsetup("cert", "store", "--protocol=pop3", "--key=" + key, "--cert=" + crt)
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.assertIn("refresh process POP3SRV", r.stdout)
+        r = n.oomgr("refresh process POP3SRV;")
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        with open(crt, "rb") as f:
+            want = ssl.PEM_cert_to_DER_cert(f.read().decode())
+
+        def presented(starttls):
+            args = ["openssl", "s_client", "-connect", "127.0.0.1:%d"
+                    % (self.port if starttls else self.sport), "-CAfile", crt,
+                    "-verify_return_error", "-showcerts"]
+            if starttls:
+                args[2:2] = ["-starttls", "pop3"]
+            p = subprocess.run(args, input=b"QUIT\r\n", stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, timeout=30)
+            out = p.stdout.decode(errors="replace")
+            if "-----BEGIN CERTIFICATE-----" not in out:
+                return None
+            pem = out[out.index("-----BEGIN CERTIFICATE-----"):
+                      out.index("-----END CERTIFICATE-----") + 25]
+            return ssl.PEM_cert_to_DER_cert(pem) if p.returncode == 0 else None
+
+        # Both instances reload; each new connection may reach either.
+        wait_until(lambda: all(presented(True) == want for _ in range(4)), 20, interval=0.3,
+                   what="the stored certificate on STLS")
+        self.assertTrue(all(presented(False) == want for _ in range(4)))
+        # The other TLS tests verify against whatever the servers present.
+        type(self).cert = crt
 
     def test_plaintext_auth_off(self):
         n = self.node

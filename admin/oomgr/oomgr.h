@@ -468,6 +468,10 @@ extern const struct oomgr_stmt_def oomgr_object_stmts[];
 extern const struct oomgr_stmt_def oomgr_queue_stmts[];   /* queue.c: queues, dead, message */
 extern const struct oomgr_stmt_def oomgr_rewrite_stmts[]; /* rewrite.c: address rewrite rules */
 extern const struct oomgr_stmt_def oomgr_rule_stmts[]; /* rule.c: rules, autoreply, autoforward */
+/* statistics.c: disp statistics, disp clients (the Probe). */
+extern const struct oomgr_stmt_def oomgr_statistics_stmts[];
+/* monitor.c: disp monitor, run monitor. */
+extern const struct oomgr_stmt_def oomgr_monitor_stmts[];
 
 /* ---- directory.c: what the directory statements share -------------------- */
 

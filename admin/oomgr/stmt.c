@@ -26,9 +26,10 @@ static const struct oomgr_stmt_def general_stmts[];
 
 /* In the order `help` lists them. */
 static const struct oomgr_stmt_def *const tables[] = {
-    oomgr_session_stmts, oomgr_process_stmts, oomgr_param_stmts,  oomgr_schedule_stmts,
-    oomgr_domain_stmts,  oomgr_account_stmts, oomgr_object_stmts, oomgr_queue_stmts,
-    oomgr_rewrite_stmts, oomgr_rule_stmts,    general_stmts,
+    oomgr_session_stmts, oomgr_process_stmts, oomgr_param_stmts,      oomgr_schedule_stmts,
+    oomgr_domain_stmts,  oomgr_account_stmts, oomgr_object_stmts,     oomgr_queue_stmts,
+    oomgr_rewrite_stmts, oomgr_rule_stmts,    oomgr_statistics_stmts, oomgr_monitor_stmts,
+    general_stmts,
 };
 #define NTABLES (sizeof(tables) / sizeof(tables[0]))
 

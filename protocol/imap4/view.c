@@ -1,0 +1,55 @@
+/*
+ * view.c - (being written; see imap4.h for what belongs here).
+ */
+#include <stdlib.h>
+
+#include "imap4.h"
+
+void imap_cmd_select(struct imap_session *s, struct imap_cmd *cmd)
+{
+    imap_tagged(s, cmd->tag, "NO", "%s is not implemented yet", cmd->name);
+    imap_cmd_free(cmd);
+    free(cmd);
+}
+
+void imap_cmd_examine(struct imap_session *s, struct imap_cmd *cmd)
+{
+    imap_tagged(s, cmd->tag, "NO", "%s is not implemented yet", cmd->name);
+    imap_cmd_free(cmd);
+    free(cmd);
+}
+
+void imap_cmd_check(struct imap_session *s, struct imap_cmd *cmd)
+{
+    imap_tagged(s, cmd->tag, "NO", "%s is not implemented yet", cmd->name);
+    imap_cmd_free(cmd);
+    free(cmd);
+}
+
+void imap_cmd_close(struct imap_session *s, struct imap_cmd *cmd)
+{
+    imap_tagged(s, cmd->tag, "NO", "%s is not implemented yet", cmd->name);
+    imap_cmd_free(cmd);
+    free(cmd);
+}
+
+void imap_cmd_unselect(struct imap_session *s, struct imap_cmd *cmd)
+{
+    imap_tagged(s, cmd->tag, "NO", "%s is not implemented yet", cmd->name);
+    imap_cmd_free(cmd);
+    free(cmd);
+}
+
+void imap_cmd_expunge(struct imap_session *s, struct imap_cmd *cmd)
+{
+    imap_tagged(s, cmd->tag, "NO", "%s is not implemented yet", cmd->name);
+    imap_cmd_free(cmd);
+    free(cmd);
+}
+
+void imap_cmd_idle(struct imap_session *s, struct imap_cmd *cmd)
+{
+    imap_tagged(s, cmd->tag, "NO", "%s is not implemented yet", cmd->name);
+    imap_cmd_free(cmd);
+    free(cmd);
+}

@@ -47,6 +47,16 @@ pw() { awk -v u="$1" '$1 == u { print $2 }' "$cred"; }
 
 OFC_ADMIN_PASSWORD=$(pw ADMIN) OFC_ORAPOST_PASSWORD=$(pw ORAPOST) OFC_DEMO_PASSWORD=$(pw demo) \
     "$prefix/bin/ofcsetup" create-node --demo-user=demo
+# A self-signed certificate so that STARTTLS, POP3S and IMAPS work from
+# the start; replace it with `ofcsetup cert store` (see ofcsetup(8)).
+if [ ! -f "$prefix/etc/tls/imap.crt" ]; then
+    tmp=$(mktemp -d)
+    "$prefix/bin/ofcsetup" cert generate --cn="$(hostname -f 2>/dev/null || hostname)" \
+        --org="ofcmail" --out-key="$tmp/node.key" --out-cert="$tmp/node.crt"
+    "$prefix/bin/ofcsetup" cert store --protocol=imap,pop3,lmtp \
+        --key="$tmp/node.key" --cert="$tmp/node.crt"
+    rm -rf "$tmp"
+fi
 # The Guardian starts the embedded cluster, then every process an
 # administrator started; `startup all;` asks for all of them, as in the
 # Installation Guide. Both are no-ops when already done.
@@ -66,6 +76,8 @@ ofcmail node ESNODE is ready under $prefix.
                  socket only: psql "host=$prefix/var/ofcmail/run dbname=ofcmail user=ofcmail options=-csearch_path=ofc"
                  (run psql as root or as the ofcmail user)
   Accounts       ADMIN, ORAPOST and demo; passwords in $cred (root only)
+  POP3, IMAP     ports 1110 (STLS) and 1995 (POP3S), 1143 (STARTTLS) and 1993 (IMAPS)
+                 on every address; self-signed certificate in $prefix/etc/tls
   Guardian       $prefix/bin/ofcguard status | stop | start
   IOFCMGR        $prefix/bin/oomgr ADMIN      (then: disp process; whoami; help;)
   Status         $prefix/bin/ofcsetup status

@@ -237,6 +237,13 @@ static void child_start(struct guard *g, struct child *c, const char *why)
     }
 
     bool restart = c->restart_next;
+    if (c->failed_reason != NULL) {
+        /* It runs now: the start failure no longer describes it (status.c clears it too). */
+        free(c->failed_reason);
+        c->failed_reason = NULL;
+        free(c->last_exit);
+        c->last_exit = NULL;
+    }
     c->pid = pid;
     c->phase = PHASE_RUNNING;
     c->stop_reason = STOP_NONE;

@@ -96,8 +96,14 @@ static int write_child(struct guard *g, struct child *c)
         "   THEN s.started_at ELSE EXCLUDED.started_at END,"
         "  pid = EXCLUDED.pid, host = EXCLUDED.host,"
         "  restarts = s.restarts + EXCLUDED.restarts,"
-        "  last_exit = COALESCE(EXCLUDED.last_exit, s.last_exit),"
-        "  last_exit_at = COALESCE(EXCLUDED.last_exit_at, s.last_exit_at),"
+        /* A start failure (exec refused) is not an exit: once the
+           instance runs again it no longer describes it. */
+        "  last_exit = CASE WHEN EXCLUDED.last_exit IS NOT NULL THEN EXCLUDED.last_exit"
+        "   WHEN EXCLUDED.pid IS NOT NULL AND (s.last_exit LIKE 'executable not found:%'"
+        "    OR s.last_exit LIKE 'cannot execute %') THEN NULL ELSE s.last_exit END,"
+        "  last_exit_at = CASE WHEN EXCLUDED.last_exit IS NOT NULL THEN EXCLUDED.last_exit_at"
+        "   WHEN EXCLUDED.pid IS NOT NULL AND (s.last_exit LIKE 'executable not found:%'"
+        "    OR s.last_exit LIKE 'cannot execute %') THEN NULL ELSE s.last_exit_at END,"
         "  retry_at = EXCLUDED.retry_at, updated_at = now()",
         9, args);
     if (rc == 0) {

@@ -262,6 +262,12 @@ class GuardianTest(TestCase):
         self.assertEqual(self.guardian.log().count(want), 1)
         self.assertEqual(status(self.node, self.plain)["pid"], plain["pid"])
         self.assertEqual(self.guardian.status().returncode, 0)
+        # Installed after all: it runs, and the start failure no longer shows as its last exit.
+        self.node.sql("UPDATE process_type SET executable = 'ofctestworker'"
+                      " WHERE name = 'TESTMISSING'")
+        self.node.sql("UPDATE process SET desired_state = 'RUNNING' WHERE id = :'p1'", missing)
+        st = self.wait_running(missing)
+        self.assertIsNone(st["last_exit"])
         self.node.sql("UPDATE process SET desired_state = 'STOPPED' WHERE id = :'p1'", missing)
         wait_until(lambda: status(self.node, missing)["state"] == "STOPPED", 5, what="STOPPED")
 

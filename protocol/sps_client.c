@@ -75,6 +75,16 @@ static void free_bev(struct sps_client *c, bool keep_fd)
         return;
     if (!c->bev_owns_fd)
         (void)bufferevent_disable(c->bev, EV_READ | EV_WRITE);
+    /*
+     * TLS ends with close_notify (RFC 8446 §6.1): libevent frees the SSL
+     * without SSL_shutdown(), and OpenSSL 3 peers report a bare close as
+     * "unexpected eof". The alert goes straight to the socket (our TLS
+     * bufferevents sit on the socket, not on a filter); a peer already
+     * gone only makes it fail, which is fine.
+     */
+    SSL *ssl = bufferevent_openssl_get_ssl(c->bev);
+    if (ssl != NULL && !keep_fd)
+        (void)SSL_shutdown(ssl);
     bufferevent_free(c->bev);
     c->bev = NULL;
     if (!c->bev_owns_fd && !keep_fd && c->fd >= 0)

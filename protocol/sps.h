@@ -242,4 +242,12 @@ int sps_authenticate(struct ofc_db *db, const char *user, const char *password,
 int sps_sasl_plain_split(const char *msg, size_t len, const char **authzid, const char **authcid,
                          const char **password);
 
+/*
+ * Strict base64 (RFC 4648: padding required, no white space), as SASL
+ * responses are sent: into a new heap buffer with a NUL after *len_r
+ * octets. Returns 0, or -1 when the text is not base64 (what was decoded
+ * so far is wiped: it may be a password).
+ */
+int sps_base64_decode(const char *text, size_t len, char **out_r, size_t *len_r);
+
 #endif

@@ -254,3 +254,57 @@ int sps_sasl_plain_split(const char *msg, size_t len, const char **authzid, cons
     *password = nul2 + 1;
     return 0;
 }
+
+static int b64_value(unsigned char ch)
+{
+    if (ch >= 'A' && ch <= 'Z')
+        return ch - 'A';
+    if (ch >= 'a' && ch <= 'z')
+        return ch - 'a' + 26;
+    if (ch >= '0' && ch <= '9')
+        return ch - '0' + 52;
+    if (ch == '+')
+        return 62;
+    if (ch == '/')
+        return 63;
+    return -1;
+}
+
+int sps_base64_decode(const char *text, size_t len, char **out_r, size_t *len_r)
+{
+    *out_r = NULL;
+    *len_r = 0;
+    if (len % 4 != 0)
+        return -1;
+    char *out = ofc_xmalloc(len / 4 * 3 + 1);
+    size_t n = 0;
+    for (size_t i = 0; i < len; i += 4) {
+        int v[4];
+        int pad = 0;
+        for (int k = 0; k < 4; k++) {
+            unsigned char ch = (unsigned char)text[i + k];
+            /* '=' only at the end: "xx==" or "xxx=". */
+            if (ch == '=' && i + 4 == len && k >= 2 && (k == 3 || text[i + 3] == '=')) {
+                v[k] = 0;
+                pad++;
+                continue;
+            }
+            if (pad > 0 || (v[k] = b64_value(ch)) < 0) {
+                explicit_bzero(out, n);
+                free(out);
+                return -1;
+            }
+        }
+        unsigned long w = ((unsigned long)v[0] << 18) | ((unsigned long)v[1] << 12) |
+                          ((unsigned long)v[2] << 6) | (unsigned long)v[3];
+        out[n++] = (char)((w >> 16) & 0xff);
+        if (pad < 2)
+            out[n++] = (char)((w >> 8) & 0xff);
+        if (pad < 1)
+            out[n++] = (char)(w & 0xff);
+    }
+    out[n] = '\0';
+    *out_r = out;
+    *len_r = n;
+    return 0;
+}

@@ -69,12 +69,6 @@ void pop3_cmd_auth(struct pop3_session *s, char *arg);
 void pop3_cmd_stls(struct pop3_session *s, char *arg);
 /* The line after "+ " of AUTH PLAIN. */
 void pop3_sasl_response(struct pop3_session *s, char *line, size_t len);
-/*
- * Strict base64 (RFC 4648, padding required, no white space) into a new
- * heap buffer with a NUL after *len_r octets. Returns 0, or -1 when the
- * text is not base64.
- */
-int pop3_base64_decode(const char *text, size_t len, char **out_r, size_t *len_r);
 
 /* --- maildrop.c -------------------------------------------------------------- */
 

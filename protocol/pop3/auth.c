@@ -163,4 +163,3 @@ void pop3_cmd_stls(struct pop3_session *s, char *arg)
     if (!sps_client_starttls(c))
         ofc_warn("%s: STLS failed to start although a certificate was announced", sps_client_id(c));
 }
-

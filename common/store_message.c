@@ -17,37 +17,29 @@
 #include "store_message.h"
 #include "store_mime.h"
 
-static const char PUT_SQL[] =
-    "WITH m AS ("
-    " INSERT INTO message (size, raw, header_size, hdr_date, hdr_subject, hdr_from, hdr_to,"
-    "  hdr_cc, hdr_bcc, hdr_message_id, hdr_in_reply_to, envelope, bodystructure, body,"
-    "  sections)"
-    " VALUES ($1::bigint, $2::bytea, $3::bigint, to_timestamp($4::double precision), $5, $6,"
-    "  $7, $8, $9, $10, $11, $12, $13, $14, $15::jsonb)"
-    " RETURNING id),"
-    " h AS ("
-    " INSERT INTO message_header (message_id, seq, name, value)"
-    " SELECT m.id, x.seq, x.name, x.value"
+/* The message row and its header rows: the CTEs of both statements below. */
+#define PUT_CTES                                                                                   \
+    "WITH m AS ("                                                                                  \
+    " INSERT INTO message (size, raw, header_size, hdr_date, hdr_subject, hdr_from, hdr_to,"       \
+    "  hdr_cc, hdr_bcc, hdr_message_id, hdr_in_reply_to, envelope, bodystructure, body,"           \
+    "  sections)"                                                                                  \
+    " VALUES ($1::bigint, $2::bytea, $3::bigint, to_timestamp($4::double precision), $5, $6,"      \
+    "  $7, $8, $9, $10, $11, $12, $13, $14, $15::jsonb)"                                           \
+    " RETURNING id),"                                                                              \
+    " h AS ("                                                                                      \
+    " INSERT INTO message_header (message_id, seq, name, value)"                                   \
+    " SELECT m.id, x.seq, x.name, x.value"                                                         \
     "   FROM m, unnest($16::text[], $17::text[]) WITH ORDINALITY AS x(name, value, seq))"
-    " SELECT id FROM m";
+
+static const char PUT_SQL[] = PUT_CTES " SELECT id FROM m";
 
 /* PUT_SQL and the submission entry in the same statement: one round trip. */
 static const char PUT_SUBMIT_SQL[] =
-    "WITH m AS ("
-    " INSERT INTO message (size, raw, header_size, hdr_date, hdr_subject, hdr_from, hdr_to,"
-    "  hdr_cc, hdr_bcc, hdr_message_id, hdr_in_reply_to, envelope, bodystructure, body,"
-    "  sections)"
-    " VALUES ($1::bigint, $2::bytea, $3::bigint, to_timestamp($4::double precision), $5, $6,"
-    "  $7, $8, $9, $10, $11, $12, $13, $14, $15::jsonb)"
-    " RETURNING id),"
-    " h AS ("
-    " INSERT INTO message_header (message_id, seq, name, value)"
-    " SELECT m.id, x.seq, x.name, x.value"
-    "   FROM m, unnest($16::text[], $17::text[]) WITH ORDINALITY AS x(name, value, seq)),"
-    " s AS ("
-    " INSERT INTO submission (message_id, sender, recipients)"
-    " SELECT m.id, $18, $19::text[] FROM m)"
-    " SELECT id FROM m";
+    PUT_CTES ","
+             " s AS ("
+             " INSERT INTO submission (message_id, sender, recipients)"
+             " SELECT m.id, $18, $19::text[] FROM m)"
+             " SELECT id FROM m";
 
 /* store_message_put, and store_submit in the same statement when rcpts != NULL. */
 static int put(struct ofc_db *db, const char *raw, size_t len, const struct store_mime *mime,

@@ -191,6 +191,17 @@ struct sps_job {
  * through job->out and its arg.
  */
 typedef void sps_job_fn(struct sps_job *job);
+
+/*
+ * Inside fn (worker thread): sends what job->out holds now instead of at
+ * the job's end, and waits while the client has more than SPS_OUT_HIGH
+ * (about 1 MiB) unsent, so that a long answer (RETR of a big message, a
+ * FETCH of thousands of bodies) needs memory for one piece, not for the
+ * whole answer, and a slow reader slows its own job only. Returns 0, or
+ * -1 when the client is gone (what was written is dropped): the job
+ * should stop producing output; its transaction may still finish.
+ */
+int sps_job_flush(struct sps_job *job);
 typedef void sps_done_fn(struct sps_client *c, void *state, void *arg);
 void sps_client_run(struct sps_client *c, sps_job_fn *fn, sps_done_fn *done, void *arg);
 bool sps_client_closed(const struct sps_client *c);

@@ -364,6 +364,21 @@ static void switch_to_tls(struct sps_client *c)
     set_callbacks(c);
 }
 
+/* Lets a job blocked in sps_job_flush() go on (gone: the client closed). */
+static void release_flush_waiter(struct sps_client *c, bool gone)
+{
+    struct sps_job_entry *e = c->flush_waiter;
+    if (e == NULL)
+        return;
+    c->flush_waiter = NULL;
+    pthread_mutex_lock(&c->sps->pool_lock);
+    e->flush_blocked = false;
+    if (gone)
+        e->client_gone = true;
+    pthread_cond_broadcast(&c->sps->flush_cond);
+    pthread_mutex_unlock(&c->sps->pool_lock);
+}
+
 void sps_client_kick(struct sps_client *c)
 {
     if (c->starttls_ssl != NULL && !c->closing && c->bev != NULL && output_pending(c) == 0)
@@ -371,6 +386,7 @@ void sps_client_kick(struct sps_client *c)
     dispatch(c);
     if (!c->closing)
         return;
+    release_flush_waiter(c, true);
     if (c->bev != NULL && !c->peer_gone && output_pending(c) > 0)
         return; /* on_write or the sweep comes back */
     free_bev(c, false);
@@ -389,6 +405,32 @@ static void on_read(struct bufferevent *bev, void *arg)
     sps_client_kick(c);
 }
 
+void sps_clients_take_flushes(struct sps *sps)
+{
+    pthread_mutex_lock(&sps->pool_lock);
+    struct sps_job_entry *list = sps->flush_list;
+    sps->flush_list = NULL;
+    for (struct sps_job_entry *e = list; e != NULL; e = e->flush_next) {
+        struct sps_client *c = e->client;
+        e->flush_queued = false;
+        if (c->closing || c->bev == NULL) {
+            e->client_gone = true;
+            (void)evbuffer_drain(e->flushing, evbuffer_get_length(e->flushing));
+        } else if (bufferevent_write_buffer(c->bev, e->flushing) != 0) {
+            ofc_panic("out of memory for output");
+        } else if (output_pending(c) > SPS_OUT_HIGH) {
+            c->flush_waiter = e; /* on_write lets it go on below SPS_OUT_LOW */
+        } else {
+            e->flush_blocked = false;
+        }
+    }
+    pthread_cond_broadcast(&sps->flush_cond);
+    pthread_mutex_unlock(&sps->pool_lock);
+    for (struct sps_job_entry *e = list; e != NULL; e = e->flush_next)
+        if (!e->client_gone)
+            check_output(e->client);
+}
+
 static void on_write(struct bufferevent *bev, void *arg)
 {
     struct sps_client *c = arg;
@@ -397,6 +439,8 @@ static void on_write(struct bufferevent *bev, void *arg)
         c->out_paused = false;
         update_read(c);
     }
+    if (c->flush_waiter != NULL && output_pending(c) <= SPS_OUT_LOW)
+        release_flush_waiter(c, false);
     sps_client_kick(c);
 }
 
@@ -487,6 +531,8 @@ void sps_client_job_finished(struct sps_job_entry *e)
         check_output(c);
     }
     evbuffer_free(e->job.out);
+    if (e->flushing != NULL)
+        evbuffer_free(e->flushing);
     c->job_running = false;
     c->held--;
     c->last_input_ms = sps_now_ms();

@@ -56,11 +56,17 @@ struct sps_param {
 };
 
 struct sps_job_entry {
-    struct sps_job job;
+    struct sps_job job; /* first: sps_job_flush() finds its entry from it */
     struct sps_client *client;
     sps_job_fn *fn;
     sps_done_fn *done;
     struct sps_job_entry *next;
+    /* sps_job_flush(), all under pool_lock: */
+    struct evbuffer *flushing;        /* handed over, not yet taken by the loop */
+    struct sps_job_entry *flush_next; /* on sps->flush_list */
+    bool flush_queued;                /* on sps->flush_list */
+    bool flush_blocked;               /* the worker waits for the loop */
+    bool client_gone;                 /* the client closed: output is dropped */
 };
 
 struct sps_delay {
@@ -98,6 +104,8 @@ struct sps_client {
     int64_t closing_ms;    /* when closing began */
     struct sps_job_entry *pending, *pending_tail; /* jobs waiting for the running one */
     bool job_running;
+    /* The running job, blocked in sps_job_flush() until the output drains. */
+    struct sps_job_entry *flush_waiter;
     long long watch_id;
     sps_watch_fn *watch_fn;
     struct sps_client *watch_next, *watch_prev;
@@ -154,6 +162,9 @@ struct sps {
     int nworkers;
     struct sps_job_entry *queue, *queue_tail; /* waiting for a worker and a handle */
     struct sps_job_entry *done, *done_tail;   /* finished, for the loop */
+    struct sps_job_entry *flush_list;         /* sps_job_flush(): output for the loop */
+    pthread_cond_t flush_cond;                /* flush_blocked or client_gone changed */
+    struct event *ev_flush;
     int queued, busy, in_flight;
     bool workers_exit;
 
@@ -186,6 +197,8 @@ void sps_clients_sweep(struct sps *sps, int64_t now);
 void sps_clients_shutdown(struct sps *sps);
 void sps_clients_force_close(struct sps *sps);
 void sps_client_job_finished(struct sps_job_entry *e);
+/* Loop thread: takes the output sps_job_flush() handed over. */
+void sps_clients_take_flushes(struct sps *sps);
 /* Dispatches buffered input and finishes a closed client (top level only). */
 void sps_client_kick(struct sps_client *c);
 

@@ -254,6 +254,13 @@ static void on_done(evutil_socket_t fd, short what, void *arg)
         sps_loop_check_stop(sps);
 }
 
+static void on_flush(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    sps_clients_take_flushes(arg);
+}
+
 static void on_watch(evutil_socket_t fd, short what, void *arg)
 {
     (void)fd;
@@ -331,6 +338,7 @@ int sps_loop_start(struct sps *sps)
     }
     struct event_base *b = sps->base;
     sps->ev_done = event_new(b, -1, 0, on_done, sps);
+    sps->ev_flush = event_new(b, -1, 0, on_flush, sps);
     sps->ev_stop = event_new(b, -1, 0, on_stop, sps);
     sps->ev_refresh = event_new(b, -1, 0, on_refresh, sps);
     sps->ev_watch = event_new(b, -1, 0, on_watch, sps);
@@ -338,9 +346,9 @@ int sps_loop_start(struct sps *sps)
     sps->ev_hand_retry = evtimer_new(b, on_hand_retry, sps);
     sps->ev_load = evtimer_new(b, on_load, sps);
     sps->ev_load_periodic = event_new(b, -1, EV_PERSIST, on_load_periodic, sps);
-    if (sps->ev_done == NULL || sps->ev_stop == NULL || sps->ev_refresh == NULL ||
-        sps->ev_watch == NULL || sps->ev_sweep == NULL || sps->ev_hand_retry == NULL ||
-        sps->ev_load == NULL || sps->ev_load_periodic == NULL) {
+    if (sps->ev_done == NULL || sps->ev_flush == NULL || sps->ev_stop == NULL ||
+        sps->ev_refresh == NULL || sps->ev_watch == NULL || sps->ev_sweep == NULL ||
+        sps->ev_hand_retry == NULL || sps->ev_load == NULL || sps->ev_load_periodic == NULL) {
         ofc_error("cannot create the loop's events");
         return -1;
     }
@@ -370,9 +378,9 @@ void sps_loop_stop(struct sps *sps)
 
 void sps_loop_free(struct sps *sps)
 {
-    struct event **evs[] = {&sps->ev_done,  &sps->ev_stop,         &sps->ev_refresh,
-                            &sps->ev_watch, &sps->ev_sweep,        &sps->ev_hand_retry,
-                            &sps->ev_load,  &sps->ev_load_periodic};
+    struct event **evs[] = {&sps->ev_done,  &sps->ev_stop,          &sps->ev_refresh,
+                            &sps->ev_watch, &sps->ev_sweep,         &sps->ev_hand_retry,
+                            &sps->ev_load,  &sps->ev_load_periodic, &sps->ev_flush};
     hand_close(sps);
     for (size_t i = 0; i < sizeof(evs) / sizeof(evs[0]); i++) {
         if (*evs[i] != NULL)

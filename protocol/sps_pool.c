@@ -108,6 +108,7 @@ int sps_pool_start(struct sps *sps, int ndbs, int nworkers)
 {
     pthread_mutex_init(&sps->pool_lock, NULL);
     pthread_cond_init(&sps->pool_cond, NULL);
+    pthread_cond_init(&sps->flush_cond, NULL);
     sps->dbs = ofc_xcalloc((size_t)ndbs, sizeof(*sps->dbs));
     sps->db_busy = ofc_xcalloc((size_t)ndbs, sizeof(*sps->db_busy));
     sps->ndbs = ndbs;
@@ -214,10 +215,38 @@ void sps_pool_stop(struct sps *sps)
     free(sps->db_busy);
     sps->dbs = NULL;
     pthread_cond_destroy(&sps->pool_cond);
+    pthread_cond_destroy(&sps->flush_cond);
     pthread_mutex_destroy(&sps->pool_lock);
 }
 
 int sps_thread_start(pthread_t *t, void *(*fn)(void *), void *arg)
 {
     return start_thread(t, fn, arg);
+}
+
+int sps_job_flush(struct sps_job *job)
+{
+    struct sps_job_entry *e = (struct sps_job_entry *)job;
+    struct sps *sps = e->client->sps; /* never changes: safe to read here */
+    pthread_mutex_lock(&sps->pool_lock);
+    if (!e->client_gone && evbuffer_get_length(job->out) > 0) {
+        if (e->flushing == NULL && (e->flushing = evbuffer_new()) == NULL)
+            ofc_panic("out of memory for a job's output");
+        if (evbuffer_add_buffer(e->flushing, job->out) != 0)
+            ofc_panic("out of memory for a job's output");
+        if (!e->flush_queued) {
+            e->flush_queued = true;
+            e->flush_next = sps->flush_list;
+            sps->flush_list = e;
+        }
+        e->flush_blocked = true;
+        event_active(sps->ev_flush, 0, 0);
+        while (e->flush_blocked && !e->client_gone)
+            pthread_cond_wait(&sps->flush_cond, &sps->pool_lock);
+    }
+    bool gone = e->client_gone;
+    pthread_mutex_unlock(&sps->pool_lock);
+    if (gone)
+        (void)evbuffer_drain(job->out, evbuffer_get_length(job->out));
+    return gone ? -1 : 0;
 }

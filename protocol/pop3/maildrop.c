@@ -596,7 +596,10 @@ struct retr_job {
     long long uid;
     long long lines; /* TOP; < 0 for RETR */
     size_t number;
+    struct sps_job *job;
     struct evbuffer *out;
+    bool flushed; /* part of the answer has left: it cannot start over */
+    bool gone;    /* the client went away meanwhile */
     int result;   /* 1 sent, 0 no such message, -1 error */
     bool damaged; /* the stored message is inconsistent */
     char *error;
@@ -605,6 +608,12 @@ struct retr_job {
 static int retr_tx(struct ofc_db *db, void *ctx, char **error_r)
 {
     struct retr_job *j = ctx;
+    if (j->flushed) {
+        /* The first attempt already sent part of the message: the answer
+           cannot start over, the client will see the connection close. */
+        *error_r = ofc_xstrdup("the database failed in the middle of the answer");
+        return OFC_DB_ERROR;
+    }
     /* A retry starts the answer over. */
     (void)evbuffer_drain(j->out, evbuffer_get_length(j->out));
     /*
@@ -681,6 +690,14 @@ static int retr_tx(struct ofc_db *db, void *ctx, char **error_r)
         pop3_stuffer_add(&st, j->out, PQgetvalue(res, 0, 0), (size_t)got);
         PQclear(res);
         offset += got;
+        /* A big message leaves chunk by chunk instead of whole from memory. */
+        if (offset < size && !st.done && evbuffer_get_length(j->out) >= RETR_CHUNK) {
+            j->flushed = true;
+            if (sps_job_flush(j->job) != 0) {
+                j->gone = true;
+                return OFC_DB_OK; /* read-only: nothing to undo */
+            }
+        }
     }
     pop3_stuffer_finish(&st, j->out);
     j->result = 1;
@@ -690,6 +707,7 @@ static int retr_tx(struct ofc_db *db, void *ctx, char **error_r)
 static void retr_fn(struct sps_job *job)
 {
     struct retr_job *j = job->arg;
+    j->job = job;
     j->out = job->out;
     j->result = -1;
     char *error = NULL;
@@ -697,7 +715,13 @@ static void retr_fn(struct sps_job *job)
         j->result = -1;
         j->error = error;
     }
-    if (j->result != 1) {
+    if (j->gone) {
+        j->result = -1;
+        j->error = ofc_xstrdup("the client went away during the answer");
+    } else if (j->result != 1 && j->flushed) {
+        /* Half an answer is out: only closing tells the client it is incomplete. */
+        (void)evbuffer_drain(job->out, evbuffer_get_length(job->out));
+    } else if (j->result != 1) {
         (void)evbuffer_drain(job->out, evbuffer_get_length(job->out));
         const char *answer = j->result == 0 ? "-ERR no such message\r\n"
                              : j->damaged   ? "-ERR [SYS/PERM] message damaged, cannot send it\r\n"
@@ -716,9 +740,14 @@ static void retr_done(struct sps_client *c, void *state, void *arg)
     if (j->result == 0)
         ofc_info("%s: %s: message %zu (uid %lld) was removed by another session", sps_client_id(c),
                  s->address, j->number, j->uid);
-    if (j->result < 0)
+    if (j->result < 0 && j->gone)
+        ofc_info("%s: %s: went away while message %zu (uid %lld) was being sent", sps_client_id(c),
+                 s->address, j->number, j->uid);
+    else if (j->result < 0)
         ofc_error("%s: %s: cannot send message %zu (uid %lld): %s", sps_client_id(c), s->address,
                   j->number, j->uid, j->error != NULL ? j->error : "unknown error");
+    if (j->result < 0 && j->flushed)
+        sps_client_close(c);
     free(j->error);
     free(j);
 }

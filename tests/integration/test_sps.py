@@ -402,6 +402,38 @@ class SpsTest(TestCase):
             got += len(data)
         slow.close()
 
+    def test_streamed_job_output(self):
+        """sps_job_flush: a job's answer leaves in pieces, in order, while a
+        slow reader holds the job back (not the others); a reader that hangs
+        up ends the job early and returns its connection."""
+        lines = 1500000  # 18 MB
+        slow = self.client()
+        slow.send("STREAM %d\r\n" % lines)
+        time.sleep(0.5)
+        # The job is blocked on the slow reader; others are served.
+        other = self.client()
+        self.assertEqual(other.cmd("ECHO fine"), "fine")
+        self.assertTrue(other.cmd("DB").startswith("+OK 1 "))
+        slow.sock.settimeout(30)
+        buf = b""
+        want = b"".join(b"%010d\r\n" % i for i in range(lines)) + b"+OK streamed\r\n"
+        while len(buf) < len(want):
+            data = slow.sock.recv(1 << 20)
+            self.assertTrue(data, "connection closed after %d octets" % len(buf))
+            buf += data
+        self.assertEqual(buf, want)
+        slow.close()
+        # A reader that goes away: the job stops and gives its connection back.
+        gone = self.client()
+        gone.send("STREAM %d\r\n" % lines)
+        gone.sock.recv(1 << 16)
+        gone.close()
+        wait_until(lambda: "stream: client gone after" in self.server.output(), 15,
+                   what="the stream job ending early")
+        for _ in range(DB_CONNECTIONS + 1):
+            self.assertTrue(other.cmd("DB").startswith("+OK 1 "))
+        other.close()
+
     def test_many_clients_few_connections(self):
         cs = []
         try:

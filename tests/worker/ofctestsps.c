@@ -24,6 +24,10 @@
  *        WATCH id       "* CHANGED id" whenever mailbox id changes
  *        IDLE s         this client's idle timeout
  *        BIG n          n octets of output ("x"...) and "+OK big"
+ *        STREAM n       a job writing n numbered 12-octet lines ("%010ld\r\n"),
+ *                       flushed every 64 KiB (sps_job_flush), then
+ *                       "+OK streamed"; a client gone meanwhile ends it
+ *                       early (logged "stream: client gone after K lines")
  *        QUIT           "+OK bye" and close
  *
  *      Too long lines get "-ERR line too long", the idle timeout
@@ -92,6 +96,19 @@ static void job_sleep(struct sps_job *job)
     else
         evbuffer_add_printf(job->out, "+OK slept %s\r\n", ms);
     PQclear(res);
+}
+
+static void job_stream(struct sps_job *job)
+{
+    long n = atol(job->arg);
+    for (long i = 0; i < n; i++) {
+        (void)evbuffer_add_printf(job->out, "%010ld\r\n", i);
+        if (evbuffer_get_length(job->out) >= 65536 && sps_job_flush(job) != 0) {
+            ofc_info("stream: client gone after %ld lines", i + 1);
+            return;
+        }
+    }
+    (void)evbuffer_add_printf(job->out, "+OK streamed\r\n");
 }
 
 static void done_free_arg(struct sps_client *c, void *state, void *arg)
@@ -249,6 +266,8 @@ static void t_line(struct sps_client *c, void *state, char *line, size_t len)
             evbuffer_free(b);
         }
         sps_client_puts(c, "+OK big\r\n");
+    } else if (strcasecmp(line, "STREAM") == 0) {
+        sps_client_run(c, job_stream, done_free_arg, ofc_xasprintf("%ld", atol(arg)));
     } else if (strcasecmp(line, "QUIT") == 0) {
         sps_client_puts(c, "+OK bye\r\n");
         sps_client_close(c);

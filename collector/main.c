@@ -33,6 +33,9 @@
  *                  SweepInterval seconds.
  *        billing   message_billing rows older than BillingRetentionDays;
  *                  every SweepInterval seconds.
+ *        statistics  Statistics snapshots (015) older than the RetentionDays
+ *                  of the node's STATISTICS process, with their detail
+ *                  rows; every SweepInterval seconds.
  *        all       all of the above (the default).
  *
  *      The periodic passes run at start-up and then every SweepInterval
@@ -52,10 +55,14 @@
 /* System. */
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <time.h>
+
+/* Libraries. */
+#include <libpq-fe.h>
 
 /* libofc. */
 #include "ofc_db.h"
@@ -74,7 +81,8 @@ enum task {
     TASK_MESSAGES = 1 << 0,
     TASK_QUEUES = 1 << 1,
     TASK_BILLING = 1 << 2,
-    TASK_ALL = TASK_MESSAGES | TASK_QUEUES | TASK_BILLING,
+    TASK_STATISTICS = 1 << 3,
+    TASK_ALL = TASK_MESSAGES | TASK_QUEUES | TASK_BILLING | TASK_STATISTICS,
 };
 
 /* The batch jobs; each is a loop of transactions until nothing is left. */
@@ -84,11 +92,12 @@ enum job {
     JOB_DEAD,    /* dead retention */
     JOB_GATEWAY, /* gateway_in entries nobody took */
     JOB_BILLING, /* billing retention */
+    JOB_STATS,   /* statistics snapshot retention */
     JOB_COUNT,
 };
 
-static const char *const job_names[JOB_COUNT] = {"collect", "sweep", "dead", "gateway_in",
-                                                 "billing"};
+static const char *const job_names[JOB_COUNT] = {"collect",    "sweep",   "dead",
+                                                 "gateway_in", "billing", "statistics"};
 
 struct collector {
     unsigned tasks;
@@ -145,6 +154,8 @@ static int parse_tasks(const char *value, unsigned *tasks_r, char **bad_r)
             *tasks_r |= TASK_QUEUES;
         else if (len == 7 && strncasecmp(p, "billing", len) == 0)
             *tasks_r |= TASK_BILLING;
+        else if (len == 10 && strncasecmp(p, "statistics", len) == 0)
+            *tasks_r |= TASK_STATISTICS;
         else if (len == 3 && strncasecmp(p, "all", len) == 0)
             *tasks_r |= TASK_ALL;
         else if (*bad_r == NULL)
@@ -166,7 +177,8 @@ static void read_params(struct ofc_proc *proc, struct collector *c)
     const char *task = ofc_proc_param(proc, "Task", "all");
     char *bad = NULL;
     if (parse_tasks(task, &c->tasks, &bad) != 0) {
-        ofc_warn("Task: unknown job \"%s\" ignored (messages, queues, billing, all)", bad);
+        ofc_warn("Task: unknown job \"%s\" ignored (messages, queues, billing, statistics, all)",
+                 bad);
         free(bad);
     }
     c->batch = param_int(proc, "BatchSize", 500, 1, 100000);
@@ -179,7 +191,10 @@ static void read_params(struct ofc_proc *proc, struct collector *c)
     static const struct {
         unsigned bit;
         const char *name;
-    } names[] = {{TASK_MESSAGES, "messages"}, {TASK_QUEUES, "queues"}, {TASK_BILLING, "billing"}};
+    } names[] = {{TASK_MESSAGES, "messages"},
+                 {TASK_QUEUES, "queues"},
+                 {TASK_BILLING, "billing"},
+                 {TASK_STATISTICS, "statistics"}};
     struct ofc_strbuf sb;
     ofc_strbuf_init(&sb);
     for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
@@ -206,7 +221,32 @@ static unsigned periodic_jobs(const struct collector *c)
         jobs |= 1u << JOB_GATEWAY;
     if ((c->tasks & TASK_BILLING) && c->billing_days > 0)
         jobs |= 1u << JOB_BILLING;
+    if (c->tasks & TASK_STATISTICS)
+        jobs |= 1u << JOB_STATS;
     return jobs;
+}
+
+/*
+ * Statistics retention: up to batch snapshots older than the RetentionDays
+ * of the node's STATISTICS process go, with their detail rows
+ * (stat_purge(), 015). The retention is Statistics' parameter, not ours,
+ * so that one setting governs what Statistics keeps. Runs inside the
+ * caller's transaction.
+ */
+static int stats_purge(struct ofc_db *db, int batch, size_t *n_r, char **error_r)
+{
+    char b[16];
+    (void)snprintf(b, sizeof(b), "%d", batch);
+    const char *const p[] = {b};
+    PGresult *res = ofc_db_query(db, "SELECT stat_purge($1::integer)", 1, p);
+    if (res == NULL) {
+        *error_r = ofc_xasprintf("cannot purge statistics snapshots: %s", ofc_db_error(db));
+        return -1;
+    }
+    long long n = ofc_db_value_ll(res, 0, 0, 0);
+    PQclear(res);
+    *n_r = n > 0 ? (size_t)n : 0;
+    return 0;
 }
 
 static void remember_sqlstate(struct batch_ctx *ctx, struct ofc_db *db)
@@ -263,6 +303,10 @@ static int batch_tx(struct ofc_db *db, void *vctx, char **error_r)
         rc = billing_purge(db, c->billing_days, c->batch, &ctx->removed, error_r);
         ctx->taken = ctx->removed;
         break;
+    case JOB_STATS:
+        rc = stats_purge(db, c->batch, &ctx->removed, error_r);
+        ctx->taken = ctx->removed;
+        break;
     case JOB_COUNT:
     default:
         *error_r = ofc_xasprintf("unknown job %d", (int)ctx->job);
@@ -299,6 +343,10 @@ static void log_batch(const struct collector *c, const struct batch_ctx *ctx)
         break;
     case JOB_BILLING:
         ofc_info("purged %zu billing records older than %d days", ctx->removed, c->billing_days);
+        break;
+    case JOB_STATS:
+        ofc_info("purged %zu statistics snapshots older than the STATISTICS RetentionDays",
+                 ctx->removed);
         break;
     default:
         break;

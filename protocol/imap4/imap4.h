@@ -238,4 +238,171 @@ char *imap_flags_format(int flags, const char *const *keywords, size_t nkeywords
 int imap_flags_parse(const struct imap_arg *list, int *flags_r, char ***keywords_r,
                      size_t *nkeywords_r);
 
+/* ---- Core (helper I1: main.c, input.c, parse.c, commands.c, auth.c) ------- */
+
+/*
+ * Notes on the contract above:
+ *  - imap_out_printf() appends exactly what fmt gives: no "* ", no tag and
+ *    no CRLF are added (a job builds untagged lines, literals and its
+ *    tagged reply with it: imap_out_printf(out, "%s OK done\r\n", tag)).
+ *    imap_tagged()/imap_untagged() add the tag or "* " and the CRLF.
+ *  - The atom NIL parses as IMAP_ARG_NIL with s = "NIL" (its text as
+ *    sent); imap_arg_astring() returns that text too, because RFC 3501's
+ *    astring includes the atom NIL (a mailbox or user may be called NIL).
+ *    Handlers of nstring arguments test arg->type == IMAP_ARG_NIL.
+ *  - imap_capabilities() returns text owned by the session, valid until
+ *    the next call for that session.
+ *  - IDLE: while s->idle_tag != NULL, input.c takes the next line: "DONE"
+ *    (any case) ends IDLE: input.c answers "<idle_tag> OK IDLE terminated",
+ *    frees idle_tag (NULL), and resets sps_client_set_idle_timeout(c, 0);
+ *    anything else gets "<idle_tag> BAD expected DONE" and ends IDLE the
+ *    same way. view.c's IDLE handler sets idle_tag, the timeout and the
+ *    watch, and its watch callback only pushes updates while idle_tag is
+ *    set. Input is not dispatched while a job runs, so DONE never races a
+ *    job of the session.
+ *  - client_free (main.c) frees s->user, s->idle_tag and s->view (name,
+ *    uids, the struct) and the command being assembled.
+ */
+
+/* The session's imap4srv parameter (sps_param_int of the client's process). */
+long long imap_param_int(struct imap_session *s, const char *name, long long dflt);
+
+/* ---- FETCH internals (fetch_items.c, fetch_body.c; helper I4) ------------ */
+
+/* One FETCH data item as asked for (RFC 3501 §6.4.5). */
+enum imap_fetch_kind {
+    IMAP_FI_FLAGS,
+    IMAP_FI_INTERNALDATE,
+    IMAP_FI_SIZE, /* RFC822.SIZE */
+    IMAP_FI_ENVELOPE,
+    IMAP_FI_BODY, /* BODY without section: the cached non-extensible structure */
+    IMAP_FI_BODYSTRUCTURE,
+    IMAP_FI_UID,
+    IMAP_FI_MODSEQ,  /* CONDSTORE */
+    IMAP_FI_SECTION, /* BODY[...], BODY.PEEK[...], RFC822, RFC822.HEADER, RFC822.TEXT */
+};
+/* What of a part a section names. */
+enum imap_fetch_text {
+    IMAP_FT_ALL,    /* BODY[] / BODY[1.2]: the whole message / the part's body */
+    IMAP_FT_HEADER, /* HEADER */
+    IMAP_FT_FIELDS, /* HEADER.FIELDS (...) */
+    IMAP_FT_FIELDS_NOT,
+    IMAP_FT_MIME,
+    IMAP_FT_TEXT,
+};
+struct imap_fetch_item {
+    enum imap_fetch_kind kind;
+    bool sets_seen; /* SECTION without .PEEK, RFC822, RFC822.TEXT */
+    char *part;     /* SECTION: "" (the message) or "1.2" */
+    enum imap_fetch_text text;
+    char **fields; /* HEADER.FIELDS(.NOT): names as sent */
+    size_t nfields;
+    long long pfrom; /* <origin.count>; -1 when absent */
+    long long plen;
+    char *label;      /* SECTION: the name in the response, "BODY[1.MIME]<0>" */
+    bool binary;      /* BINARY[part] / BINARY.PEEK[part]: decoded (RFC 3516) */
+    bool binary_size; /* BINARY.SIZE[part]: the decoded size only */
+};
+struct imap_fetch_req {
+    struct imap_fetch_item *items;
+    size_t n;
+    long long changedsince; /* CHANGEDSINCE modifier; -1 when absent */
+    bool sets_seen;         /* some item sets \Seen */
+};
+/*
+ * Parses the items and modifiers of a FETCH (cmd->args[1..]) into *req
+ * (adds UID for UID FETCH, MODSEQ for CHANGEDSINCE). Returns 0, or -1
+ * with a static reason for "tag BAD" in *error_r. Free with
+ * imap_fetch_req_free() either way.
+ */
+int imap_fetch_parse(const struct imap_cmd *cmd, struct imap_fetch_req *req, const char **error_r);
+void imap_fetch_req_free(struct imap_fetch_req *req);
+/*
+ * The octets [*from_r, *from_r + *len_r) of raw that SECTION item names
+ * (before any partial for HEADER.FIELDS; after it otherwise), from the
+ * message's sections jsonb text. Returns 1, or 0 when the part does not
+ * exist or has no such section (the response is NIL).
+ */
+int imap_fetch_range(const struct imap_fetch_item *it, const char *sections, long long size,
+                     long long header_size, long long *from_r, long long *len_r);
+/*
+ * The header fields of hdr[0..len) (a header section, CRLF or LF lines)
+ * whose names are (exclude = false) or are not (exclude = true) among names,
+ * with their exact octets incl. continuation lines, then an empty line.
+ * Appends to *out (an ofc_strbuf).
+ */
+struct ofc_strbuf;
+void imap_fetch_header_filter(const char *hdr, size_t len, char *const *names, size_t nnames,
+                              bool exclude, struct ofc_strbuf *out);
+/*
+ * BINARY (fetch_binary.c): the Content-Transfer-Encoding of a MIME header
+ * section (IMAP_CTE_*, IMAP_CTE_UNKNOWN for one we cannot decode), and
+ * the decoding of a body in it, appended to *out.
+ */
+enum { IMAP_CTE_IDENTITY, IMAP_CTE_BASE64, IMAP_CTE_QP, IMAP_CTE_UNKNOWN };
+int imap_fetch_cte(const char *hdr, size_t len);
+void imap_fetch_decode(int cte, const char *data, size_t len, struct ofc_strbuf *out);
+
+/* ---- Mailboxes (helper I2: mailboxes.c, append.c) ----------------------- */
+
+/*
+ * A mailbox name argument (astring) as the store spells it: modified
+ * UTF-7 decoded to UTF-8 (raw UTF-8 only after ENABLE UTF8=ACCEPT), and
+ * a first level "INBOX" in any case made "INBOX" (RFC 3501 §5.1). Returns
+ * heap text, or NULL when the argument is no astring or not valid
+ * modified UTF-7 (a name that cannot exist).
+ */
+char *imap_mailbox_name(const struct imap_session *s, const struct imap_arg *arg);
+
+/* ---- SEARCH internals (search_keys.c; helper I4) -------------------------- */
+
+/*
+ * A SEARCH (RFC 3501 §6.4.4, RFC 7162 MODSEQ) as one parameterised
+ * statement over the view's mailbox: columns uid, modseq, ordered by uid.
+ * The client's text only ever travels in params.
+ */
+struct imap_search_query {
+    char *sql;
+    char **params; /* heap strings */
+    size_t nparams;
+    bool modseq; /* the MODSEQ key was used: answer "(MODSEQ n)" */
+};
+/*
+ * Builds the query from the SEARCH arguments (CHARSET first if given).
+ * Returns 0; -1 with a static reason in *error_r for "tag BAD"; -2 for an
+ * unsupported charset ("tag NO [BADCHARSET (UTF-8 US-ASCII)]"). Free with
+ * imap_search_query_free() either way.
+ */
+int imap_search_build(const struct imap_view *v, const struct imap_arg *args, size_t nargs,
+                      struct imap_search_query *q, const char **error_r);
+void imap_search_query_free(struct imap_search_query *q);
+
+/* ---- Selected state (helper I3: view.c, store.c, seqset.c) --------------- */
+
+/* "* FLAGS (...)" and "* OK [PERMANENTFLAGS (...)]" with these keywords (job output). */
+void imap_view_flags_list(struct evbuffer *out, const char *const *keywords, size_t n,
+                          bool read_only);
+/*
+ * "* msn FETCH (FLAGS (...)[ UID u][ MODSEQ (m)])\r\n" for one message:
+ * keywords as the text[] literal the server sent (NULL: none); \Recent
+ * from the view; MODSEQ when the session enabled CONDSTORE.
+ */
+void imap_view_write_fetch_flags(struct imap_session *s, struct evbuffer *out, uint32_t msn,
+                                 uint32_t uid, int flags, const char *keywords_literal,
+                                 long long modseq, bool with_uid);
+/*
+ * A command whose only work is to tell what changed (NOOP, CHECK in the
+ * selected state): runs imap_view_sync in a job (EXPUNGE allowed), then
+ * "tag OK <NAME> completed". Owns cmd. Without a view it just answers OK.
+ */
+void imap_view_sync_command(struct imap_session *s, struct imap_cmd *cmd);
+/*
+ * QRESYNC (RFC 7162 §3.2.6), for UID FETCH ... (CHANGEDSINCE m VANISHED):
+ * writes "* VANISHED (EARLIER) <uids>" for the UIDs of `uids` ('*' = the
+ * last UID given out) expunged from the selected mailbox after modseq;
+ * nothing when there are none. Job thread. Returns 0 or -1 (*error_r heap).
+ */
+int imap_view_vanished(struct imap_session *s, struct sps_job *job, long long modseq,
+                       const struct imap_seqset *uids, char **error_r);
+
 #endif

@@ -58,10 +58,16 @@ struct fetch_job {
     uint32_t *seen; /* uids whose \Seen this FETCH set, ascending */
     size_t nseen;
     long long seen_modseq;
+    struct sps_job *job;
     struct evbuffer *out;
     char *error;
     bool unknown_cte; /* BINARY of a part we cannot decode (RFC 3516 UNKNOWN-CTE) */
+    bool flushed;     /* whole FETCH responses already left: no starting over */
+    bool gone;        /* the client went away meanwhile */
 };
+
+/* Output above which a batch's responses leave before the next batch is read. */
+#define FLUSH_AT (256 * 1024)
 
 /* --- Helpers ---------------------------------------------------------------- */
 
@@ -563,6 +569,12 @@ static int write_message(struct fetch_job *j, struct ofc_db *db, struct pieces *
 static int read_tx(struct ofc_db *db, void *ctx, char **error_r)
 {
     struct fetch_job *j = ctx;
+    if (j->flushed) {
+        /* Responses of the first attempt have left; sending them again
+           would repeat them. The tagged NO says the rest is missing. */
+        *error_r = ofc_xstrdup("the database failed in the middle of the answer");
+        return OFC_DB_ERROR;
+    }
     /* A retry starts the answer over. */
     (void)evbuffer_drain(j->out, evbuffer_get_length(j->out));
     if (ofc_db_exec(db, "SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY", 0, NULL) !=
@@ -625,6 +637,17 @@ static int read_tx(struct ofc_db *db, void *ctx, char **error_r)
             }
         }
         PQclear(res);
+        /*
+         * Whole responses leave batch by batch: a FETCH of thousands of
+         * bodies needs memory for a batch, not for the answer.
+         */
+        if (rc == OFC_DB_OK && b + nb < j->n && evbuffer_get_length(j->out) >= FLUSH_AT) {
+            j->flushed = true;
+            if (sps_job_flush(j->job) != 0) {
+                j->gone = true;
+                break;
+            }
+        }
     }
     pieces_free(&p);
     return rc;
@@ -633,6 +656,7 @@ static int read_tx(struct ofc_db *db, void *ctx, char **error_r)
 static void fetch_fn(struct sps_job *job)
 {
     struct fetch_job *j = job->arg;
+    j->job = job;
     j->out = job->out;
     char *error = NULL;
     if (j->n > 0 && j->req.sets_seen && !j->s->view->read_only) {

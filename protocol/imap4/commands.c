@@ -89,7 +89,8 @@ const char *imap_capabilities(struct imap_session *s)
     struct imap_conn *conn = imap_conn(s);
     struct ofc_strbuf sb = OFC_STRBUF_INIT;
     ofc_strbuf_puts(&sb, "IMAP4rev1 LITERAL+ SASL-IR ID ENABLE IDLE NAMESPACE UIDPLUS MOVE "
-                         "UNSELECT CHILDREN SPECIAL-USE QUOTA QUOTA=RES-STORAGE CONDSTORE");
+                         "UNSELECT CHILDREN SPECIAL-USE CREATE-SPECIAL-USE QUOTA QUOTA=RES-STORAGE "
+                         "STATUS=SIZE CONDSTORE");
     if (qresync_offered)
         ofc_strbuf_puts(&sb, " QRESYNC");
     if (s->state == IMAP_NOT_AUTHENTICATED) {

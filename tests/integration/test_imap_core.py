@@ -63,7 +63,8 @@ class ImapCoreTest(ImapTestCase):
         caps = caps_of(got)
         for c in (b"IMAP4rev1", b"LITERAL+", b"SASL-IR", b"ID", b"ENABLE", b"IDLE",
                   b"NAMESPACE", b"UIDPLUS", b"MOVE", b"UNSELECT", b"CHILDREN", b"SPECIAL-USE",
-                  b"QUOTA", b"CONDSTORE", b"STARTTLS", b"AUTH=PLAIN"):
+                  b"CREATE-SPECIAL-USE", b"QUOTA", b"QUOTA=RES-STORAGE", b"STATUS=SIZE",
+                  b"CONDSTORE", b"STARTTLS", b"AUTH=PLAIN"):
             self.assertIn(c, caps)
         self.assertNotIn(b"LOGINDISABLED", caps)
         self.assertEqual(r.greeting[len(b"* OK [CAPABILITY "):].split(b"]")[0].split(), caps)

@@ -63,16 +63,11 @@
 #include <time.h>
 #include <unistd.h>
 
-#ifdef POPLOAD_TLS
-#include <openssl/err.h>
-#include <openssl/ssl.h>
-#endif
-
 /* This program */
+#include "loadconn.h"
 #include "loadstat.h"
 
-#define MAX_LINE     (1024 * 1024) /* longest reply line accepted */
-#define MAX_ERRPRINT 10            /* errors described on stderr */
+#define MAX_ERRPRINT 10 /* errors described on stderr */
 
 enum op {
     OP_CONNECT,
@@ -128,18 +123,7 @@ static atomic_bool stop;
 static atomic_long started;
 static atomic_int errprinted;
 static volatile sig_atomic_t interrupted;
-#ifdef POPLOAD_TLS
-static SSL_CTX *tls_ctx;
-#endif
-
-struct conn {
-    int fd;
-#ifdef POPLOAD_TLS
-    SSL *ssl;
-#endif
-    char *buf;
-    size_t cap, r, w; /* unread input is buf[r..w) */
-};
+static void *tls_ctx; /* SSL_CTX, with --tls/--stls */
 
 struct client {
     long id;
@@ -148,44 +132,13 @@ struct client {
     uint64_t rng;
     long next_user; /* index into this client's users */
     /* idle mode: the connections [from, to) of the shared array */
-    struct conn *conns;
+    struct loadconn *conns;
     long from, to;
     long greeted, logged_in, closed_clean;
     char err[256]; /* the last -ERR text or I/O failure */
 };
 
 /* ------------------------------------------------------------ helpers */
-
-static uint64_t rng_next(uint64_t *s)
-{
-    /* xorshift64*: fast, per thread, good enough to pick messages. */
-    uint64_t x = *s;
-    x ^= x >> 12;
-    x ^= x << 25;
-    x ^= x >> 27;
-    *s = x;
-    return x * 0x2545F4914F6CDD1DULL;
-}
-
-static void sleep_us(uint64_t us)
-{
-    struct timespec ts = {.tv_sec = (time_t)(us / 1000000u),
-                          .tv_nsec = (long)(us % 1000000u) * 1000};
-    while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
-        ;
-}
-
-/* Sleeps until monotonic time `when` (us), waking early when stopped. */
-static void sleep_until(uint64_t when)
-{
-    for (;;) {
-        uint64_t now = loadstat_now_us();
-        if (now >= when || atomic_load(&stop))
-            return;
-        uint64_t d = when - now;
-        sleep_us(d > 100000 ? 100000 : d);
-    }
-}
 
 /*
  * Records a failed operation and, for the first few, says why on stderr.
@@ -200,187 +153,22 @@ static int fail(struct client *cl, enum op op, const char *what)
     return -1;
 }
 
-/* The user name for number n (1-based): the pattern's %d replaced, %% kept as %. */
-static int user_name(long n, char *out, size_t size)
-{
-    size_t o = 0;
-    for (const char *p = opt.users; *p; p++) {
-        char num[24];
-        const char *ins = NULL;
-        if (p[0] == '%' && p[1] == 'd') {
-            snprintf(num, sizeof(num), "%ld", n);
-            ins = num;
-            p++;
-        } else if (p[0] == '%' && p[1] == '%') {
-            ins = "%";
-            p++;
-        }
-        size_t len = ins ? strlen(ins) : 1;
-        if (o + len >= size)
-            return -1;
-        memcpy(out + o, ins ? ins : p, len);
-        o += len;
-    }
-    out[o] = '\0';
-    return 0;
-}
-
-/* The pattern must hold exactly one %d; any other % must be %%. */
-static bool pattern_ok(const char *pat)
-{
-    int d = 0;
-    for (const char *p = pat; *p; p++) {
-        if (*p != '%')
-            continue;
-        if (p[1] == 'd')
-            d++;
-        else if (p[1] != '%')
-            return false;
-        p++;
-    }
-    return d == 1 && strlen(pat) < 200;
-}
-
 /* ---------------------------------------------------------- connection */
 
-static void conn_close(struct conn *c)
+static int tls_start(struct client *cl, struct loadconn *c)
 {
-#ifdef POPLOAD_TLS
-    if (c->ssl) {
-        (void)SSL_shutdown(c->ssl); /* close_notify, so the server sees a clean end */
-        SSL_free(c->ssl);
-        c->ssl = NULL;
-    }
-#endif
-    if (c->fd >= 0)
-        close(c->fd);
-    c->fd = -1;
-    free(c->buf);
-    c->buf = NULL;
-    c->cap = c->r = c->w = 0;
-}
-
-static ssize_t conn_recv(struct conn *c, void *p, size_t n)
-{
-#ifdef POPLOAD_TLS
-    if (c->ssl) {
-        int k = SSL_read(c->ssl, p, n > INT_MAX ? INT_MAX : (int)n);
-        if (k > 0)
-            return k;
-        int e = SSL_get_error(c->ssl, k);
-        return e == SSL_ERROR_ZERO_RETURN ? 0 : -1;
-    }
-#endif
-    ssize_t k;
-    do
-        k = recv(c->fd, p, n, 0);
-    while (k < 0 && errno == EINTR);
-    return k;
-}
-
-static int conn_send(struct conn *c, const char *p, size_t n)
-{
-    while (n > 0) {
-        ssize_t k;
-#ifdef POPLOAD_TLS
-        if (c->ssl) {
-            int s = SSL_write(c->ssl, p, n > INT_MAX ? INT_MAX : (int)n);
-            k = s > 0 ? s : -1;
-        } else
-#endif
-        {
-            do
-                k = send(c->fd, p, n, MSG_NOSIGNAL);
-            while (k < 0 && errno == EINTR);
-        }
-        if (k <= 0)
-            return -1;
-        p += k;
-        n -= (size_t)k;
-    }
-    return 0;
-}
-
-/*
- * Reads one line; *line points into the connection's buffer (valid until
- * the next read), without CRLF, NUL-terminated. Returns 1, 0 at end of
- * file, -1 on error or a line longer than MAX_LINE.
- */
-static int conn_line(struct conn *c, char **line, size_t *len)
-{
-    for (;;) {
-        char *nl = c->w > c->r ? memchr(c->buf + c->r, '\n', c->w - c->r) : NULL;
-        if (nl) {
-            char *start = c->buf + c->r;
-            size_t n = (size_t)(nl - start);
-            c->r += n + 1;
-            if (n > 0 && start[n - 1] == '\r')
-                n--;
-            start[n] = '\0';
-            *line = start;
-            *len = n;
-            return 1;
-        }
-        if (c->r > 0) {
-            memmove(c->buf, c->buf + c->r, c->w - c->r);
-            c->w -= c->r;
-            c->r = 0;
-        }
-        if (c->cap - c->w < 4096) {
-            size_t ncap = c->cap ? c->cap * 2 : 16384;
-            if (ncap > MAX_LINE + 16384)
-                return -1;
-            char *nb = realloc(c->buf, ncap);
-            if (nb == NULL)
-                return -1;
-            c->buf = nb;
-            c->cap = ncap;
-        }
-        ssize_t k = conn_recv(c, c->buf + c->w, c->cap - c->w - 1);
-        if (k <= 0)
-            return k == 0 ? 0 : -1;
-        c->w += (size_t)k;
-    }
-}
-
-static void set_timeouts(int fd)
-{
-    struct timeval tv = {.tv_sec = (time_t)opt.timeout,
-                         .tv_usec =
-                             (suseconds_t)((opt.timeout - (double)(time_t)opt.timeout) * 1e6)};
-    (void)setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-    (void)setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv)); /* also bounds connect() */
-    int one = 1;
-    (void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-}
-
-static int tls_start(struct client *cl, struct conn *c)
-{
-#ifdef POPLOAD_TLS
-    c->ssl = SSL_new(tls_ctx);
-    if (c->ssl == NULL || SSL_set_fd(c->ssl, c->fd) != 1 || SSL_connect(c->ssl) != 1) {
-        unsigned long e = ERR_get_error();
-        snprintf(cl->err, sizeof(cl->err), "TLS handshake failed: %s",
-                 e ? ERR_reason_error_string(e) : "connection closed");
-        ERR_clear_error();
-        return -1;
-    }
-    return 0;
-#else
-    snprintf(cl->err, sizeof(cl->err), "built without OpenSSL");
-    return -1;
-#endif
+    return loadconn_tls(c, tls_ctx, cl->err, sizeof(cl->err));
 }
 
 /*
  * Reads a status line: 1 for +OK, 0 for -ERR (its text kept in cl->err),
  * -1 for anything else. *rest gets what follows the status word.
  */
-static int status(struct client *cl, struct conn *c, char **rest)
+static int status(struct client *cl, struct loadconn *c, char **rest)
 {
     char *line;
     size_t len;
-    int k = conn_line(c, &line, &len);
+    int k = loadconn_line(c, &line, &len);
     if (k <= 0) {
         snprintf(cl->err, sizeof(cl->err), "%s",
                  k == 0 ? "connection closed by the server"
@@ -396,7 +184,7 @@ static int status(struct client *cl, struct conn *c, char **rest)
 }
 
 /* Sends "VERB[ arg]\r\n" and reads the status line; 1 for +OK. */
-static int command(struct client *cl, struct conn *c, const char *verb, const char *arg,
+static int command(struct client *cl, struct loadconn *c, const char *verb, const char *arg,
                    char **rest)
 {
     char line[512];
@@ -406,7 +194,7 @@ static int command(struct client *cl, struct conn *c, const char *verb, const ch
         return -1;
     }
     cl->st.commands++;
-    if (conn_send(c, line, (size_t)n) != 0) {
+    if (loadconn_send(c, line, (size_t)n) != 0) {
         snprintf(cl->err, sizeof(cl->err), "send: %s", strerror(errno));
         return -1;
     }
@@ -418,14 +206,14 @@ static int command(struct client *cl, struct conn *c, const char *verb, const ch
  * Calls each(line, arg) per line when each is not NULL; returns the
  * octets of the content with CRLF line ends (what LIST counts), or -1.
  */
-static long long multiline(struct client *cl, struct conn *c, int (*each)(char *, void *),
+static long long multiline(struct client *cl, struct loadconn *c, int (*each)(char *, void *),
                            void *arg)
 {
     long long octets = 0;
     for (;;) {
         char *line;
         size_t len;
-        int k = conn_line(c, &line, &len);
+        int k = loadconn_line(c, &line, &len);
         if (k <= 0) {
             snprintf(cl->err, sizeof(cl->err), "%s in a multi-line reply",
                      k == 0 ? "connection closed" : "read error or time-out");
@@ -479,31 +267,18 @@ static int list_line(char *line, void *arg)
 }
 
 /* TCP connect, implicit TLS, greeting. Returns 0 or -1 (failure recorded). */
-static int open_conn(struct client *cl, struct conn *c)
+static int open_conn(struct client *cl, struct loadconn *c)
 {
-    memset(c, 0, sizeof(*c));
-    c->fd = -1;
     uint64_t t = loadstat_now_us();
-    for (struct addrinfo *a = target; a; a = a->ai_next) {
-        int fd = socket(a->ai_family, a->ai_socktype | SOCK_CLOEXEC, a->ai_protocol);
-        if (fd < 0)
-            continue;
-        set_timeouts(fd);
-        if (connect(fd, a->ai_addr, a->ai_addrlen) == 0) {
-            c->fd = fd;
-            break;
-        }
-        snprintf(cl->err, sizeof(cl->err), "connect: %s", strerror(errno));
-        close(fd);
-    }
+    (void)loadconn_connect(c, target, opt.timeout, cl->err, sizeof(cl->err));
     if (c->fd < 0)
         return fail(cl, OP_CONNECT, "cannot connect");
     if (opt.tls && tls_start(cl, c) != 0) {
-        conn_close(c);
+        loadconn_close(c);
         return fail(cl, OP_CONNECT, "implicit TLS");
     }
     if (status(cl, c, NULL) != 1) {
-        conn_close(c);
+        loadconn_close(c);
         return fail(cl, OP_CONNECT, "no +OK greeting");
     }
     loadstat_add(&cl->st, OP_CONNECT, loadstat_now_us() - t);
@@ -511,21 +286,21 @@ static int open_conn(struct client *cl, struct conn *c)
     if (opt.stls) {
         t = loadstat_now_us();
         if (command(cl, c, "STLS", NULL, NULL) != 1 || tls_start(cl, c) != 0) {
-            conn_close(c);
+            loadconn_close(c);
             return fail(cl, OP_STLS, "STLS");
         }
         /* RFC 2595 §4: whatever was buffered before the handshake is void. */
-        c->r = c->w = 0;
+        loadconn_discard(c);
         loadstat_add(&cl->st, OP_STLS, loadstat_now_us() - t);
     }
     return 0;
 }
 
 /* USER + PASS as user number n; then STAT into *l (n, sizes left alone). */
-static int login_stat(struct client *cl, struct conn *c, long n, struct listing *l)
+static int login_stat(struct client *cl, struct loadconn *c, long n, struct listing *l)
 {
     char user[256];
-    if (user_name(n, user, sizeof(user)) != 0) {
+    if (loadconn_user_name(opt.users, n, user, sizeof(user)) != 0) {
         snprintf(cl->err, sizeof(cl->err), "user name too long");
         return fail(cl, OP_LOGIN, "USER");
     }
@@ -547,7 +322,7 @@ static int login_stat(struct client *cl, struct conn *c, long n, struct listing 
     return 0;
 }
 
-static int quit(struct client *cl, struct conn *c)
+static int quit(struct client *cl, struct loadconn *c)
 {
     uint64_t t = loadstat_now_us();
     if (command(cl, c, "QUIT", NULL, NULL) != 1)
@@ -561,7 +336,7 @@ static int quit(struct client *cl, struct conn *c)
 /* One whole session as user number n. Returns 0, or -1 (recorded). */
 static int session(struct client *cl, long n)
 {
-    struct conn c;
+    struct loadconn c;
     struct listing l = {0};
     long *pick = NULL;
     int rc = -1;
@@ -605,7 +380,7 @@ static int session(struct client *cl, long n)
     for (long i = 1; i <= l.n; i++)
         pick[i] = i;
     for (long i = 1; i <= k; i++) {
-        long j = i + (long)(rng_next(&cl->rng) % (uint64_t)(l.n - i + 1));
+        long j = i + (long)(loadconn_rng(&cl->rng) % (uint64_t)(l.n - i + 1));
         long tmp = pick[i];
         pick[i] = pick[j];
         pick[j] = tmp;
@@ -643,7 +418,7 @@ static int session(struct client *cl, long n)
     }
     rc = quit(cl, &c);
 out:
-    conn_close(&c);
+    loadconn_close(&c);
     free(l.sizes);
     free(pick);
     return rc;
@@ -668,7 +443,7 @@ static void *session_thread(void *arg)
     uint64_t next = loadstat_now_us() + (period * (uint64_t)cl->id) / (uint64_t)opt.clients;
     while (!atomic_load(&stop)) {
         if (period) {
-            sleep_until(next);
+            loadconn_sleep_until(next, &stop);
             if (atomic_load(&stop))
                 break;
             next += period;
@@ -683,7 +458,7 @@ static void *session_thread(void *arg)
             cl->st.sessions++;
         else {
             cl->st.errors++;
-            sleep_us(10000); /* a refusing server must not turn this into a spin */
+            loadconn_sleep_us(10000); /* a refusing server must not turn this into a spin */
         }
     }
     return NULL;
@@ -695,7 +470,7 @@ static void *idle_open_thread(void *arg)
 {
     struct client *cl = arg;
     for (long j = cl->from; j < cl->to && !atomic_load(&stop); j++) {
-        struct conn *c = &cl->conns[j];
+        struct loadconn *c = &cl->conns[j];
         cl->err[0] = '\0';
         if (open_conn(cl, c) != 0) {
             cl->st.errors++;
@@ -706,7 +481,7 @@ static void *idle_open_thread(void *arg)
             struct listing l = {0};
             if (login_stat(cl, c, j % opt.nusers + 1, &l) != 0) {
                 cl->st.errors++;
-                conn_close(c);
+                loadconn_close(c);
                 continue;
             }
             cl->logged_in++;
@@ -719,7 +494,7 @@ static void *idle_close_thread(void *arg)
 {
     struct client *cl = arg;
     for (long j = cl->from; j < cl->to; j++) {
-        struct conn *c = &cl->conns[j];
+        struct loadconn *c = &cl->conns[j];
         if (c->fd < 0)
             continue;
         cl->err[0] = '\0';
@@ -728,7 +503,7 @@ static void *idle_close_thread(void *arg)
             cl->st.sessions++;
         } else
             cl->st.errors++;
-        conn_close(c);
+        loadconn_close(c);
     }
     return NULL;
 }
@@ -738,7 +513,7 @@ static void *idle_close_thread(void *arg)
  * closing any that the server closes or writes to unasked. Returns how
  * many were dropped that way.
  */
-static long idle_hold(struct conn *conns, long n, struct client *cls)
+static long idle_hold(struct loadconn *conns, long n, struct client *cls)
 {
     struct pollfd *p = calloc((size_t)n + 1, sizeof(*p));
     long *idx = calloc((size_t)n + 1, sizeof(*idx));
@@ -787,7 +562,7 @@ static long idle_hold(struct conn *conns, long n, struct client *cls)
                             "popload: connection %ld closed or written to by the server "
                             "while idle\n",
                             j);
-                conn_close(&conns[j]);
+                loadconn_close(&conns[j]);
                 dropped++;
             }
     }
@@ -829,32 +604,6 @@ static void usage(FILE *f)
             "Output lines: \"popload result ...\", \"popload latency op=... p50_ms= p99_ms=\",\n"
             "\"popload error op=... count=\", and in idle mode \"popload holding ...\" and\n"
             "\"popload idle ...\". Exit 1 when any session or connection failed.\n");
-}
-
-static long parse_long(const char *name, const char *s, long min, long max)
-{
-    char *end;
-    errno = 0;
-    long v = strtol(s, &end, 10);
-    if (errno || end == s || *end || v < min || v > max) {
-        fprintf(stderr, "popload: %s: expected a number in %ld..%ld, not \"%s\"\n", name, min, max,
-                s);
-        exit(2);
-    }
-    return v;
-}
-
-static double parse_double(const char *name, const char *s, double min, double max)
-{
-    char *end;
-    errno = 0;
-    double v = strtod(s, &end);
-    if (errno || end == s || *end || !(v >= min && v <= max)) {
-        fprintf(stderr, "popload: %s: expected a number in %g..%g, not \"%s\"\n", name, min, max,
-                s);
-        exit(2);
-    }
-    return v;
 }
 
 static void parse_args(int argc, char **argv)
@@ -916,35 +665,37 @@ static void parse_args(int argc, char **argv)
             opt.users = optarg;
             break;
         case O_NUSERS:
-            opt.nusers = parse_long("--nusers", optarg, 1, 100000000);
+            opt.nusers = loadconn_parse_long("popload", "--nusers", optarg, 1, 100000000);
             break;
         case O_PASSWORD:
             opt.password = optarg;
             break;
         case O_CLIENTS:
-            opt.clients = parse_long("--clients", optarg, 1, 10000);
+            opt.clients = loadconn_parse_long("popload", "--clients", optarg, 1, 10000);
             break;
         case O_DURATION:
-            opt.duration = parse_double("--duration", optarg, 0, 1e7);
+            opt.duration = loadconn_parse_double("popload", "--duration", optarg, 0, 1e7);
             have_duration = true;
             break;
         case O_SESSIONS:
-            opt.sessions = parse_long("--sessions", optarg, 1, LONG_MAX);
+            opt.sessions = loadconn_parse_long("popload", "--sessions", optarg, 1, LONG_MAX);
             break;
         case O_RETR:
-            opt.retr = strcmp(optarg, "all") == 0 ? -1 : parse_long("--retr", optarg, 0, 10000000);
+            opt.retr = strcmp(optarg, "all") == 0
+                           ? -1
+                           : loadconn_parse_long("popload", "--retr", optarg, 0, 10000000);
             break;
         case O_DELE:
             opt.dele = true;
             break;
         case O_RATE:
-            opt.rate = parse_double("--rate", optarg, 0, 1e6);
+            opt.rate = loadconn_parse_double("popload", "--rate", optarg, 0, 1e6);
             break;
         case O_IDLE:
-            opt.idle = parse_long("--idle", optarg, 1, 1000000);
+            opt.idle = loadconn_parse_long("popload", "--idle", optarg, 1, 1000000);
             break;
         case O_IDLE_LOGIN:
-            opt.idle_login = parse_long("--idle-login", optarg, 0, 1000000);
+            opt.idle_login = loadconn_parse_long("popload", "--idle-login", optarg, 0, 1000000);
             break;
         case O_HOLD_STDIN:
             opt.hold_stdin = true;
@@ -956,10 +707,10 @@ static void parse_args(int argc, char **argv)
             opt.stls = true;
             break;
         case O_TIMEOUT:
-            opt.timeout = parse_double("--timeout", optarg, 0.001, 1e6);
+            opt.timeout = loadconn_parse_double("popload", "--timeout", optarg, 0.001, 1e6);
             break;
         case O_SEED:
-            opt.seed = (unsigned long)parse_long("--seed", optarg, 0, LONG_MAX);
+            opt.seed = (unsigned long)loadconn_parse_long("popload", "--seed", optarg, 0, LONG_MAX);
             break;
         case O_HELP:
             usage(stdout);
@@ -973,7 +724,7 @@ static void parse_args(int argc, char **argv)
         fprintf(stderr, "popload: unexpected argument \"%s\"\n", argv[optind]);
         exit(2);
     }
-    if (!pattern_ok(opt.users)) {
+    if (!loadconn_pattern_ok(opt.users)) {
         fprintf(stderr, "popload: --users needs exactly one %%d (other %% written %%%%), "
                         "under 200 characters\n");
         exit(2);
@@ -990,12 +741,10 @@ static void parse_args(int argc, char **argv)
         fprintf(stderr, "popload: --tls and --stls exclude each other\n");
         exit(2);
     }
-#ifndef POPLOAD_TLS
-    if (opt.tls || opt.stls) {
+    if ((opt.tls || opt.stls) && !loadconn_have_tls()) {
         fprintf(stderr, "popload: built without OpenSSL: no --tls/--stls\n");
         exit(2);
     }
-#endif
     if (opt.sessions > 0 && !have_duration)
         opt.duration = 0; /* --sessions alone: no time limit */
     if (opt.idle > 0 && opt.idle_login > opt.idle)
@@ -1074,16 +823,13 @@ int main(int argc, char **argv)
         fprintf(stderr, "popload: %s:%s: %s\n", opt.host, opt.port, gai_strerror(e));
         return 2;
     }
-#ifdef POPLOAD_TLS
     if (opt.tls || opt.stls) {
-        tls_ctx = SSL_CTX_new(TLS_client_method());
+        tls_ctx = loadconn_tls_context();
         if (tls_ctx == NULL) {
             fprintf(stderr, "popload: cannot create a TLS context\n");
             return 2;
         }
-        SSL_CTX_set_verify(tls_ctx, SSL_VERIFY_NONE, NULL); /* a benchmark, not a client */
     }
-#endif
     long nthreads = opt.idle > 0 && opt.clients > opt.idle ? opt.idle : opt.clients;
     raise_nofile((opt.idle > 0 ? opt.idle : nthreads) + 64);
 
@@ -1121,7 +867,7 @@ int main(int argc, char **argv)
     uint64_t t0 = loadstat_now_us();
     double elapsed;
     long dropped = 0, greeted = 0, logged_in = 0, closed_clean = 0;
-    struct conn *conns = NULL;
+    struct loadconn *conns = NULL;
 
     if (opt.idle == 0) {
         if (start_threads(cls, nthreads, session_thread) != 0)
@@ -1133,7 +879,7 @@ int main(int argc, char **argv)
                 break;
             if (opt.sessions > 0 && atomic_load(&started) >= opt.sessions)
                 break; /* the threads finish what they started */
-            sleep_us(opt.duration > 0 && deadline - now < 50000 ? deadline - now : 50000);
+            loadconn_sleep_us(opt.duration > 0 && deadline - now < 50000 ? deadline - now : 50000);
         }
         atomic_store(&stop, true);
         join_threads(cls, nthreads);
@@ -1188,8 +934,6 @@ int main(int argc, char **argv)
     free(conns);
     free(cls);
     freeaddrinfo(target);
-#ifdef POPLOAD_TLS
-    SSL_CTX_free(tls_ctx);
-#endif
+    loadconn_tls_context_free(tls_ctx);
     return rc;
 }

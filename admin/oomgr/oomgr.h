@@ -444,6 +444,10 @@ struct oomgr_table *oomgr_table_new(const struct oomgr_column *columns, size_t n
 void oomgr_table_add(struct oomgr_table *t, const char *const *values);
 /* Adds every row of a query result, column i of the result under column i. */
 void oomgr_table_add_result(struct oomgr_table *t, const struct pg_result *res);
+/* The same, with column age_col (seconds) shown as an age ("3m 12s"). */
+void oomgr_table_add_result_age(struct oomgr_table *t, const struct pg_result *res, int age_col);
+/* "45s", "3m 12s", "2h 5m", "4d 3h": precise where it matters, short where not; NULL stays NULL. */
+char *oomgr_format_age(const char *seconds);
 size_t oomgr_table_rows(const struct oomgr_table *t);
 /*
  * Appends the table to out: aligned columns under a dashed rule (or "no

@@ -34,38 +34,6 @@ static const char *node_param(struct oomgr_call *call, char buf[24])
     return oomgr_lltoa(buf, 24, call->om->session->node_id);
 }
 
-/* "45s", "3m 12s", "2h 5m", "4d 3h": precise where it matters, short where not. */
-static char *format_age(const char *seconds)
-{
-    if (seconds == NULL)
-        return NULL;
-    long long s = strtoll(seconds, NULL, 10);
-    if (s < 0)
-        s = 0; /* clocks of different hosts: never show a negative age */
-    if (s < 60)
-        return ofc_xasprintf("%llds", s);
-    if (s < 3600)
-        return ofc_xasprintf("%lldm %llds", s / 60, s % 60);
-    if (s < 86400)
-        return ofc_xasprintf("%lldh %lldm", s / 3600, s % 3600 / 60);
-    return ofc_xasprintf("%lldd %lldh", s / 86400, s % 86400 / 3600);
-}
-
-/* Adds the rows of res with column age_col (seconds) shown as an age. */
-static void add_rows_with_age(struct oomgr_table *t, const PGresult *res, int age_col)
-{
-    int ncols = PQnfields(res);
-    const char **row = ofc_xcalloc((size_t)ncols, sizeof(*row));
-    for (int r = 0; r < PQntuples(res); r++) {
-        char *age = format_age(ofc_db_value(res, r, age_col));
-        for (int c = 0; c < ncols; c++)
-            row[c] = c == age_col ? age : ofc_db_value(res, r, c);
-        oomgr_table_add(t, row);
-        free(age);
-    }
-    free(row);
-}
-
 /* ---- disp queue ------------------------------------------------------------ */
 
 static const struct oomgr_column summary_columns[] = {
@@ -172,7 +140,7 @@ static int run_disp_queue(struct oomgr_call *call, char **error_r)
             return -1;
         }
         t = oomgr_table_new(summary_columns, sizeof(summary_columns) / sizeof(summary_columns[0]));
-        add_rows_with_age(t, res, 3);
+        oomgr_table_add_result_age(t, res, 3);
     } else {
         size_t i;
         for (i = 0; i < sizeof(entry_sql) / sizeof(entry_sql[0]); i++)
@@ -194,7 +162,7 @@ static int run_disp_queue(struct oomgr_call *call, char **error_r)
             oomgr_table_add_result(t, res);
         } else {
             t = oomgr_table_new(entry_columns, sizeof(entry_columns) / sizeof(entry_columns[0]));
-            add_rows_with_age(t, res, ENTRY_AGE_COL);
+            oomgr_table_add_result_age(t, res, ENTRY_AGE_COL);
         }
     }
     PQclear(res);

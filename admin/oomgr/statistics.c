@@ -32,38 +32,6 @@ static const char *node_param(struct oomgr_call *call, char buf[24])
     return oomgr_lltoa(buf, 24, call->om->session->node_id);
 }
 
-/* "45s", "3m 12s", "2h 5m", "4d 3h"; NULL stays NULL (an empty queue). */
-static char *format_age(const char *seconds)
-{
-    if (seconds == NULL)
-        return NULL;
-    long long s = strtoll(seconds, NULL, 10);
-    if (s < 0)
-        s = 0;
-    if (s < 60)
-        return ofc_xasprintf("%llds", s);
-    if (s < 3600)
-        return ofc_xasprintf("%lldm %llds", s / 60, s % 60);
-    if (s < 86400)
-        return ofc_xasprintf("%lldh %lldm", s / 3600, s % 3600 / 60);
-    return ofc_xasprintf("%lldd %lldh", s / 86400, s % 86400 / 3600);
-}
-
-/* Adds the rows of res, column age_col (seconds) shown as an age. */
-static void add_rows_with_age(struct oomgr_table *t, const PGresult *res, int age_col)
-{
-    int ncols = PQnfields(res);
-    const char **row = ofc_xcalloc((size_t)ncols, sizeof(*row));
-    for (int r = 0; r < PQntuples(res); r++) {
-        char *age = format_age(ofc_db_value(res, r, age_col));
-        for (int c = 0; c < ncols; c++)
-            row[c] = c == age_col ? age : ofc_db_value(res, r, c);
-        oomgr_table_add(t, row);
-        free(age);
-    }
-    free(row);
-}
-
 /* ---- disp statistics ------------------------------------------------------- */
 
 /*
@@ -210,7 +178,7 @@ static void print_result(struct oomgr_call *call, const struct oomgr_column *col
     ofc_strbuf_putc(&call->out, '\n');
     struct oomgr_table *t = oomgr_table_new(cols, ncols);
     if (age_col >= 0)
-        add_rows_with_age(t, res, age_col);
+        oomgr_table_add_result_age(t, res, age_col);
     else
         oomgr_table_add_result(t, res);
     oomgr_table_print(t, oomgr_stmt_format(call->st), &call->out);
@@ -333,7 +301,7 @@ static int run_disp_clients(struct oomgr_call *call, char **error_r)
     }
     struct oomgr_table *t =
         oomgr_table_new(clients_columns, sizeof(clients_columns) / sizeof(clients_columns[0]));
-    add_rows_with_age(t, res, CLIENTS_AGE_COL);
+    oomgr_table_add_result_age(t, res, CLIENTS_AGE_COL);
     /* A Total line when there is more than one instance: what the node serves. */
     if (PQntuples(res) > 1) {
         char sums[CLIENTS_LAST_SUM + 1][24];

@@ -19,6 +19,7 @@
 #include <libpq-fe.h>
 
 /* libofc. */
+#include "ofc_db.h"
 #include "ofc_mem.h"
 
 /* This program. */
@@ -207,4 +208,34 @@ enum oomgr_format oomgr_stmt_format(const struct oomgr_stmt *st)
 {
     const char *f = oomgr_arg(st, "format");
     return f != NULL && strcasecmp(f, "csv") == 0 ? OOMGR_FORMAT_CSV : OOMGR_FORMAT_TABLE;
+}
+
+char *oomgr_format_age(const char *seconds)
+{
+    if (seconds == NULL)
+        return NULL;
+    long long s = strtoll(seconds, NULL, 10);
+    if (s < 0)
+        s = 0; /* clocks of different hosts: never show a negative age */
+    if (s < 60)
+        return ofc_xasprintf("%llds", s);
+    if (s < 3600)
+        return ofc_xasprintf("%lldm %llds", s / 60, s % 60);
+    if (s < 86400)
+        return ofc_xasprintf("%lldh %lldm", s / 3600, s % 3600 / 60);
+    return ofc_xasprintf("%lldd %lldh", s / 86400, s % 86400 / 3600);
+}
+
+void oomgr_table_add_result_age(struct oomgr_table *t, const PGresult *res, int age_col)
+{
+    int ncols = PQnfields(res);
+    const char **row = ofc_xcalloc((size_t)ncols, sizeof(*row));
+    for (int r = 0; r < PQntuples(res); r++) {
+        char *age = oomgr_format_age(ofc_db_value(res, r, age_col));
+        for (int c = 0; c < ncols; c++)
+            row[c] = c == age_col ? age : ofc_db_value(res, r, c);
+        oomgr_table_add(t, row);
+        free(age);
+    }
+    free(row);
 }

@@ -74,6 +74,7 @@
 #include "ofc_log.h"
 #include "ofc_mem.h"
 #include "ofc_privs.h"
+#include "ofc_time.h"
 
 /* This program. */
 #include "guardian.h"
@@ -196,12 +197,6 @@ static char *host_name(void)
 {
     struct utsname u;
     return ofc_xstrdup(uname(&u) == 0 ? u.nodename : "");
-}
-
-static void sleep_ms(long ms)
-{
-    struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000L};
-    (void)nanosleep(&ts, NULL);
 }
 
 /* ---- start ---------------------------------------------------------- */
@@ -381,7 +376,7 @@ static int cmd_stop(const struct options *o)
                           GUARD_PROGRAM, (long)pid, o->timeout_s);
             goto out;
         }
-        sleep_ms(STOP_POLL_MS);
+        ofc_sleep_ms(STOP_POLL_MS);
         waited_ms += STOP_POLL_MS;
     }
     (void)printf("ofcguard stopped on node %s (pid %ld)\n", cfg->node, (long)pid);

@@ -27,6 +27,7 @@
 #include "ofc_mem.h"
 #include "ofc_proc.h"
 #include "ofc_tls.h"
+#include "ofc_time.h"
 
 /* Protocol. */
 #include "sps_internal.h"
@@ -37,10 +38,7 @@ static const char *connect_arg; /* connect= of the command line, or NULL */
 
 int64_t sps_now_ms(void)
 {
-    struct timespec ts;
-    if (clock_gettime(CLOCK_MONOTONIC, &ts) != 0)
-        return 0;
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    return ofc_now_ms();
 }
 
 /* ---- parameters ------------------------------------------------------ */

@@ -20,6 +20,7 @@
 /* libofc. */
 #include "ofc_db.h"
 #include "ofc_mem.h"
+#include "ofc_time.h"
 
 /* This program. */
 #include "oomgr.h"
@@ -229,20 +230,6 @@ static int run_run_monitor(struct oomgr_call *call, char **error_r)
     return 0;
 }
 
-static long long now_ms(void)
-{
-    struct timespec ts;
-    if (clock_gettime(CLOCK_MONOTONIC, &ts) != 0)
-        return 0;
-    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static void sleep_ms(int ms)
-{
-    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
-    (void)nanosleep(&ts, NULL);
-}
-
 /* After COMMIT: waits for the run that answers the request, then shows it. */
 static int wait_for_run(struct oomgr_call *call, char **error_r)
 {
@@ -257,7 +244,7 @@ static int wait_for_run(struct oomgr_call *call, char **error_r)
     }
     char req[24];
     const char *const p[] = {oomgr_lltoa(req, sizeof(req), request)};
-    long long deadline = now_ms() + seconds * 1000;
+    long long deadline = ofc_now_ms() + seconds * 1000;
     for (;;) {
         PGresult *res = ofc_db_query(call->db,
                                      "SELECT run_id, done_at IS NOT NULL FROM monitor_request"
@@ -274,7 +261,7 @@ static int wait_for_run(struct oomgr_call *call, char **error_r)
         if (done)
             return show_run(call, run, error_r);
         bool interrupted = oomgr_input_interrupted();
-        if (interrupted || now_ms() >= deadline) {
+        if (interrupted || ofc_now_ms() >= deadline) {
             if (interrupted)
                 (void)fputc('\n', stdout); /* after the terminal's "^C" */
             *error_r = ofc_xasprintf("%s: the Monitor has not answered request %lld yet; it "
@@ -282,7 +269,7 @@ static int wait_for_run(struct oomgr_call *call, char **error_r)
                                      interrupted ? "interrupted" : "timed out", request);
             return -1;
         }
-        sleep_ms(WAIT_POLL_MS);
+        ofc_sleep_ms(WAIT_POLL_MS);
     }
 }
 

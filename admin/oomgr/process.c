@@ -23,6 +23,7 @@
 /* libofc. */
 #include "ofc_db.h"
 #include "ofc_mem.h"
+#include "ofc_time.h"
 
 /* This program. */
 #include "oomgr.h"
@@ -223,20 +224,6 @@ static int run_shutdown(struct oomgr_call *call, char **error_r)
     return set_desired(call, "STOPPED", error_r);
 }
 
-static long long now_ms(void)
-{
-    struct timespec ts;
-    if (clock_gettime(CLOCK_MONOTONIC, &ts) != 0)
-        return 0;
-    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static void sleep_ms(int ms)
-{
-    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
-    (void)nanosleep(&ts, NULL);
-}
-
 /*
  * After COMMIT, with wait=SECONDS: watches process_status until every
  * instance the statement named has reached the state asked for, or the
@@ -282,7 +269,7 @@ static int wait_for_state(struct oomgr_call *call, char **error_r)
     const char *sql = starting ? PENDING_SQL("NOT IN ('RUNNING', 'SCHEDULED')")
                                : PENDING_SQL("IN ('RUNNING', 'STARTING', 'STOPPING')");
 #undef PENDING_SQL
-    long long deadline = now_ms() + seconds * 1000;
+    long long deadline = ofc_now_ms() + seconds * 1000;
     int rc = -1;
     for (;;) {
         PGresult *res = ofc_db_query(call->db, sql, 4, p);
@@ -297,7 +284,7 @@ static int wait_for_state(struct oomgr_call *call, char **error_r)
             break;
         }
         bool interrupted = oomgr_input_interrupted();
-        if (interrupted || now_ms() >= deadline) {
+        if (interrupted || ofc_now_ms() >= deadline) {
             struct ofc_strbuf sb = OFC_STRBUF_INIT;
             ofc_strbuf_init(&sb);
             for (int i = 0; i < PQntuples(res); i++)
@@ -315,7 +302,7 @@ static int wait_for_state(struct oomgr_call *call, char **error_r)
             break;
         }
         PQclear(res);
-        sleep_ms(WAIT_POLL_MS);
+        ofc_sleep_ms(WAIT_POLL_MS);
     }
     free(type);
     return rc;

@@ -30,6 +30,7 @@
 #include "ofc_mem.h"
 #include "ofc_tty.h"
 #include "ofc_password.h"
+#include "ofc_time.h"
 
 /* This program. */
 #include "oomgr.h"
@@ -158,19 +159,11 @@ void oomgr_session_free(struct oomgr_session **s)
     OFC_FREE(*s);
 }
 
-static long long now_ms(void)
-{
-    struct timespec ts;
-    if (clock_gettime(CLOCK_MONOTONIC, &ts) != 0)
-        return 0;
-    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* Sleeps until deadline (CLOCK_MONOTONIC milliseconds), through signals. */
 static void sleep_until(long long deadline)
 {
     for (;;) {
-        long long left = deadline - now_ms();
+        long long left = deadline - ofc_now_ms();
         if (left <= 0)
             return;
         struct timespec ts = {(time_t)(left / 1000), (long)(left % 1000) * 1000000L};
@@ -280,7 +273,7 @@ static int find_account(struct oomgr_session *s, const char *user, char **hash_r
 int oomgr_session_open(const struct oomgr_login *login, const char *default_conninfo,
                        struct oomgr_session **session_r, char **error_r)
 {
-    long long started = now_ms();
+    long long started = ofc_now_ms();
     const char *conninfo =
         login->service != NULL && login->service[0] != '\0' ? login->service : default_conninfo;
     struct oomgr_session *s = ofc_xcalloc(1, sizeof(*s));

@@ -21,6 +21,7 @@
 /* libofc. */
 #include "ofc_log.h"
 #include "ofc_mem.h"
+#include "ofc_time.h"
 
 /* This program. */
 #include "gwout.h"
@@ -96,13 +97,6 @@ static char *to_lf(const char *msg, size_t len, size_t *len_r)
     return out;
 }
 
-static long long now_ms(void)
-{
-    struct timespec ts;
-    (void)clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /*
  * Feeds the input and collects standard error until both pipes are done or
  * the deadline passes. Returns 0, or -1 on timeout.
@@ -113,7 +107,7 @@ static int pump(int in_fd, const char *data, size_t len, int err_fd, struct ofc_
     size_t off = 0;
     char chunk[4096];
     while (in_fd >= 0 || err_fd >= 0) {
-        long long left = deadline - now_ms();
+        long long left = deadline - ofc_now_ms();
         if (left <= 0)
             return -1;
         struct pollfd p[2];
@@ -215,7 +209,7 @@ void sendmail_send(const struct sendmail_conf *conf, const struct send_job *job,
     size_t lf_len = 0;
     char *lf = to_lf(job->msg, job->len, &lf_len);
     struct ofc_strbuf errbuf = OFC_STRBUF_INIT;
-    long long deadline = now_ms() + (long long)conf->timeout_s * 1000;
+    long long deadline = ofc_now_ms() + (long long)conf->timeout_s * 1000;
     bool timed_out = pump(in[1], lf, lf_len, err[0], &errbuf, deadline) < 0;
     free(lf);
     /* pump() closed what it finished; close the rest (a timeout leaves them). */
@@ -232,7 +226,7 @@ void sendmail_send(const struct sendmail_conf *conf, const struct send_job *job,
         w = waitpid(pid, &status, WNOHANG);
         if (w == pid || (w < 0 && errno != EINTR))
             break;
-        if (w == 0 && (timed_out || now_ms() >= deadline)) {
+        if (w == 0 && (timed_out || ofc_now_ms() >= deadline)) {
             ofc_warn("%s: no exit after %d s; killed", conf->path, conf->timeout_s);
             (void)kill(pid, SIGKILL);
             do

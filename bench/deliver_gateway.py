@@ -23,12 +23,10 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(os.path.dirname(HERE), "tests", "integration"))
+import flowcheck  # noqa: E402
 import ofctest  # noqa: E402
-from ofctest import Node, pgcluster  # noqa: E402
+from ofctest import Node  # noqa: E402
 
-DURABLE = ("-c listen_addresses=127.0.0.1 -c port=%d -c unix_socket_directories=%s "
-           "-c fsync=on -c synchronous_commit=on -c full_page_writes=on "
-           "-c max_connections=200 -c shared_buffers=256MB")
 
 
 def main():
@@ -40,18 +38,8 @@ def main():
     args = ap.parse_args()
 
     node = Node()
-    c = node.cluster
-    c._run([os.path.join(pgcluster.pg_bindir(), "pg_ctl"), "-D", c.data, "-l", c.logfile,
-            "-o", DURABLE % (c.port, c.sockdir), "-w", "-t", "60", "restart"])
-    node.sql("""
-        WITH o AS (INSERT INTO dir_object (domain_id, class, name)
-                   SELECT d.id, 'PERSON', 'user' || g FROM domain d, generate_series(1, %d) g
-                    WHERE d.fqdn = 'com' RETURNING id),
-             a AS (INSERT INTO account (object_id, object_class, home_node_id)
-                   SELECT o.id, 'PERSON', n.id FROM o, node n WHERE n.is_local
-                   RETURNING object_id)
-        INSERT INTO mailbox (account_id, name) SELECT object_id, 'INBOX' FROM a
-    """ % args.users)
+    flowcheck.restart_durable(node)
+    flowcheck.add_users(node, args.users)
     # A node in service holds many messages; on an empty table the planner
     # caches sequential scans for the foreign key checks of the first
     # sessions (until autovacuum's statistics replace those plans), which

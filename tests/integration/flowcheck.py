@@ -19,6 +19,23 @@ import subprocess
 import time
 
 import ofctest
+from ofctest import pgcluster
+
+
+# How the benchmarks run the node's private cluster: durable, as a site runs
+# it (BASELINES.md measured the same way), on loopback and its socket.
+DURABLE = ("-c listen_addresses=127.0.0.1 -c port=%d -c unix_socket_directories=%s "
+           "-c fsync=on -c synchronous_commit=on -c full_page_writes=on "
+           "-c max_connections=200 -c shared_buffers=256MB")
+
+
+def restart_durable(node, extra=""):
+    """Restarts node's private cluster with DURABLE settings plus `extra`
+    (more -c options)."""
+    c = node.cluster
+    opts = DURABLE % (c.port, c.sockdir) + (" " + extra if extra else "")
+    c._run([os.path.join(pgcluster.pg_bindir(), "pg_ctl"), "-D", c.data, "-l", c.logfile,
+            "-o", opts, "-w", "-t", "60", "restart"])
 
 
 def add_users(node, count, domain="com", prefix="user"):

@@ -558,6 +558,13 @@ int ofc_db_prepare(struct ofc_db *db, const char *name, const char *sql, int npa
 PGresult *ofc_db_exec_prepared(struct ofc_db *db, const char *name, int nparams,
                                const char *const *params)
 {
+    return ofc_db_exec_prepared_bin(db, name, nparams, params, NULL, NULL, 0);
+}
+
+PGresult *ofc_db_exec_prepared_bin(struct ofc_db *db, const char *name, int nparams,
+                                   const char *const *values, const int *lengths,
+                                   const int *formats, int result_format)
+{
     clear_error(db);
     if (find_stmt(db, name) == NULL) {
         char *msg = ofc_xasprintf("prepared statement \"%s\" is not registered", name);
@@ -567,7 +574,8 @@ PGresult *ofc_db_exec_prepared(struct ofc_db *db, const char *name, int nparams,
     }
     if (!require_conn(db))
         return NULL;
-    return check_result(db, PQexecPrepared(db->conn, name, nparams, params, NULL, NULL, 0));
+    return check_result(
+        db, PQexecPrepared(db->conn, name, nparams, values, lengths, formats, result_format));
 }
 
 int ofc_db_exec_script(struct ofc_db *db, const char *script)
@@ -643,8 +651,29 @@ static void set_error_r(char **error_r, char *msg)
         free(msg);
 }
 
+static int tx_run(struct ofc_db *db, const char *begin, int max_attempts, ofc_db_tx_fn *fn,
+                  void *ctx, char **error_r);
+
 int ofc_db_transaction(struct ofc_db *db, bool serializable, int max_attempts, ofc_db_tx_fn *fn,
                        void *ctx, char **error_r)
+{
+    return tx_run(db,
+                  serializable ? "BEGIN ISOLATION LEVEL SERIALIZABLE"
+                               : "BEGIN ISOLATION LEVEL READ COMMITTED",
+                  max_attempts, fn, ctx, error_r);
+}
+
+int ofc_db_transaction_snapshot(struct ofc_db *db, int max_attempts, ofc_db_tx_fn *fn, void *ctx,
+                                char **error_r)
+{
+    /* One round trip where BEGIN + SET TRANSACTION took two. */
+    return tx_run(db, "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY", max_attempts, fn, ctx,
+                  error_r);
+}
+
+/* ofc_db_transaction() with the BEGIN statement given. */
+static int tx_run(struct ofc_db *db, const char *begin, int max_attempts, ofc_db_tx_fn *fn,
+                  void *ctx, char **error_r)
 {
     if (error_r != NULL)
         *error_r = NULL;
@@ -654,8 +683,6 @@ int ofc_db_transaction(struct ofc_db *db, bool serializable, int max_attempts, o
     }
     if (max_attempts <= 0)
         max_attempts = OFC_DB_TX_DEFAULT_ATTEMPTS;
-    const char *begin = serializable ? "BEGIN ISOLATION LEVEL SERIALIZABLE"
-                                     : "BEGIN ISOLATION LEVEL READ COMMITTED";
     int delay = OFC_DB_TX_BACKOFF_INITIAL_MS;
     char *why = NULL; /* why the last attempt did not commit */
 

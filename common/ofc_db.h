@@ -95,6 +95,11 @@ int ofc_db_prepare(struct ofc_db *db, const char *name, const char *sql, int npa
     __attribute__((warn_unused_result));
 PGresult *ofc_db_exec_prepared(struct ofc_db *db, const char *name, int nparams,
                                const char *const *params) __attribute__((warn_unused_result));
+/* Binary-parameter/result form of ofc_db_exec_prepared(), as ofc_db_query_bin(). */
+PGresult *ofc_db_exec_prepared_bin(struct ofc_db *db, const char *name, int nparams,
+                                   const char *const *values, const int *lengths,
+                                   const int *formats, int result_format)
+    __attribute__((warn_unused_result));
 
 /*
  * Runs an SQL script of our own (schema migrations): several statements,
@@ -129,6 +134,13 @@ bool ofc_db_sqlstate_is_retryable(const char *sqlstate);
 typedef int ofc_db_tx_fn(struct ofc_db *db, void *ctx, char **error_r);
 int ofc_db_transaction(struct ofc_db *db, bool serializable, int max_attempts, ofc_db_tx_fn *fn,
                        void *ctx, char **error_r) __attribute__((warn_unused_result));
+/*
+ * ofc_db_transaction() for readers that want one consistent snapshot
+ * (several statements, or one answer read in pieces): BEGIN ISOLATION
+ * LEVEL REPEATABLE READ, READ ONLY in one round trip. Same contract.
+ */
+int ofc_db_transaction_snapshot(struct ofc_db *db, int max_attempts, ofc_db_tx_fn *fn, void *ctx,
+                                char **error_r) __attribute__((warn_unused_result));
 
 /*
  * LISTEN on a channel (quoted as an identifier); remembered across

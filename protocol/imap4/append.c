@@ -152,6 +152,7 @@ static void ajob_fn(struct sps_job *job)
     /* Appended to the selected mailbox: EXISTS before the tagged reply. */
     if (j->s->view != NULL) {
         char *verror = NULL;
+        imap_view_changed(j->s); /* the NOTIFY of our own APPEND may come later */
         if (imap_view_sync(j->s, job, true, &verror) != 0) {
             ofc_warn("cannot update the selected mailbox of %s after APPEND: %s",
                      j->s->user != NULL ? j->s->user : "?", verror != NULL ? verror : "?");

@@ -224,14 +224,7 @@ static int pieces_next(struct ofc_db *db, struct pieces *p, const char **data_r,
         ofc_strbuf_putc(&lens, '}');
         const char *params[] = {ids.data, froms.data, lens.data};
         /* Binary result: the octets themselves, not their hex text. */
-        p->res = ofc_db_query_bin(
-            db,
-            "SELECT substring(m.raw FROM t.f FOR t.l)"
-            "  FROM unnest($1::bigint[], $2::integer[], $3::integer[]) WITH ORDINALITY"
-            "       AS t(id, f, l, o)"
-            "  LEFT JOIN ofc.message m ON m.id = t.id"
-            " ORDER BY t.o",
-            3, params, NULL, NULL, 1);
+        p->res = imap_sql_binary(db, IMAP_SQL_FETCH_OCTETS, params);
         ofc_strbuf_free(&ids);
         ofc_strbuf_free(&froms);
         ofc_strbuf_free(&lens);
@@ -258,6 +251,32 @@ static int pieces_next(struct ofc_db *db, struct pieces *p, const char **data_r,
 
 /* --- Setting \Seen ----------------------------------------------------------- */
 
+/*
+ * Is any of the messages still without \Seen? Asked outside a
+ * transaction, so that a FETCH of messages already seen (the usual case)
+ * costs one statement instead of BEGIN, SELECT, COMMIT. A \Seen cleared
+ * concurrently after it is as if the change came after this FETCH.
+ * Returns 1, 0, or -1 (*error_r heap).
+ */
+static int any_unseen(struct ofc_db *db, const struct fetch_job *j, char **error_r)
+{
+    char mailbox[32], since[32];
+    (void)snprintf(mailbox, sizeof(mailbox), "%lld", j->s->view->mailbox_id);
+    (void)snprintf(since, sizeof(since), "%lld",
+                   j->req.changedsince >= 0 ? j->req.changedsince : 0);
+    char *uids = uid_array(j->uids, j->n);
+    const char *params[] = {mailbox, uids, since};
+    PGresult *res = imap_sql(db, IMAP_SQL_UNSEEN_ANY, params);
+    free(uids);
+    if (res == NULL) {
+        *error_r = ofc_xasprintf("cannot read flags: %s", ofc_db_error(db));
+        return -1;
+    }
+    int any = PQntuples(res) > 0;
+    PQclear(res);
+    return any;
+}
+
 static int seen_tx(struct ofc_db *db, void *ctx, char **error_r)
 {
     struct fetch_job *j = ctx;
@@ -269,11 +288,7 @@ static int seen_tx(struct ofc_db *db, void *ctx, char **error_r)
                    j->req.changedsince >= 0 ? j->req.changedsince : 0);
     char *uids = uid_array(j->uids, j->n);
     const char *params[] = {mailbox, uids, since, NULL};
-    PGresult *res = ofc_db_query(db,
-                                 "SELECT 1 FROM ofc.mailbox_pointer"
-                                 " WHERE mailbox_id = $1::bigint AND uid = ANY($2::bigint[])"
-                                 "   AND flags & 1 = 0 AND modseq > $3::bigint LIMIT 1",
-                                 3, params);
+    PGresult *res = imap_sql(db, IMAP_SQL_UNSEEN_ANY, params);
     if (res == NULL) {
         *error_r = ofc_xasprintf("cannot read flags: %s", ofc_db_error(db));
         free(uids);
@@ -289,10 +304,7 @@ static int seen_tx(struct ofc_db *db, void *ctx, char **error_r)
      * The mailbox row first, as expunges and deliveries lock it: the new
      * modseq is then not overtaken by a concurrent change.
      */
-    res = ofc_db_query(db,
-                       "UPDATE ofc.mailbox SET highestmodseq = highestmodseq + 1"
-                       " WHERE id = $1::bigint RETURNING highestmodseq",
-                       1, params);
+    res = imap_sql(db, IMAP_SQL_RAISE_MODSEQ, params);
     if (res == NULL || PQntuples(res) != 1) {
         *error_r = ofc_xasprintf("cannot raise the modseq: %s",
                                  res == NULL ? ofc_db_error(db) : "mailbox is gone");
@@ -306,12 +318,7 @@ static int seen_tx(struct ofc_db *db, void *ctx, char **error_r)
     char modseq[32];
     (void)snprintf(modseq, sizeof(modseq), "%lld", j->seen_modseq);
     params[3] = modseq;
-    res = ofc_db_query(db,
-                       "UPDATE ofc.mailbox_pointer SET flags = flags | 1, modseq = $4::bigint"
-                       " WHERE mailbox_id = $1::bigint AND uid = ANY($2::bigint[])"
-                       "   AND flags & 1 = 0 AND modseq > $3::bigint"
-                       " RETURNING uid",
-                       4, params);
+    res = imap_sql(db, IMAP_SQL_SET_SEEN, params);
     free(uids);
     if (res == NULL) {
         *error_r = ofc_xasprintf("cannot set \\Seen: %s", ofc_db_error(db));
@@ -577,11 +584,6 @@ static int read_tx(struct ofc_db *db, void *ctx, char **error_r)
     }
     /* A retry starts the answer over. */
     (void)evbuffer_drain(j->out, evbuffer_get_length(j->out));
-    if (ofc_db_exec(db, "SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY", 0, NULL) !=
-        0) {
-        *error_r = ofc_xasprintf("cannot start the snapshot: %s", ofc_db_error(db));
-        return OFC_DB_ERROR;
-    }
     char mailbox[32], since[32];
     (void)snprintf(mailbox, sizeof(mailbox), "%lld", j->s->view->mailbox_id);
     (void)snprintf(since, sizeof(since), "%lld",
@@ -597,20 +599,7 @@ static int read_tx(struct ofc_db *db, void *ctx, char **error_r)
         size_t nb = j->n - b < BATCH ? j->n - b : BATCH;
         char *uids = uid_array(j->uids + b, nb);
         const char *params[] = {mailbox, uids, since, env, bs, body, sect};
-        PGresult *res =
-            ofc_db_query(db,
-                         "SELECT p.uid, p.flags, array_to_string(p.keywords, ' '),"
-                         "       extract(epoch FROM p.internaldate)::bigint, p.modseq,"
-                         "       m.id, m.size, m.header_size,"
-                         "       CASE WHEN $4::boolean THEN m.envelope END,"
-                         "       CASE WHEN $5::boolean THEN m.bodystructure END,"
-                         "       CASE WHEN $6::boolean THEN m.body END,"
-                         "       CASE WHEN $7::boolean THEN m.sections::text END"
-                         "  FROM ofc.mailbox_pointer p JOIN ofc.message m ON m.id = p.message_id"
-                         " WHERE p.mailbox_id = $1::bigint AND p.uid = ANY($2::bigint[])"
-                         "   AND p.modseq > $3::bigint"
-                         " ORDER BY p.uid",
-                         7, params);
+        PGresult *res = imap_sql(db, IMAP_SQL_FETCH_ROWS, params);
         free(uids);
         if (res == NULL) {
             *error_r = ofc_xasprintf("cannot read messages: %s", ofc_db_error(db));
@@ -659,7 +648,18 @@ static void fetch_fn(struct sps_job *job)
     j->job = job;
     j->out = job->out;
     char *error = NULL;
-    if (j->n > 0 && j->req.sets_seen && !j->s->view->read_only) {
+    int unseen =
+        j->n > 0 && j->req.sets_seen && !j->s->view->read_only ? any_unseen(job->db, j, &error) : 0;
+    if (unseen < 0 && !ofc_db_connected(job->db)) {
+        /* The session was lost: seen_tx reconnects and asks again. */
+        OFC_FREE(error);
+        unseen = 1;
+    }
+    if (unseen < 0) {
+        j->error = error;
+        return;
+    }
+    if (unseen > 0) {
         if (ofc_db_transaction(job->db, false, 3, seen_tx, j, &error) != OFC_DB_OK) {
             j->error = error;
             return;
@@ -671,8 +671,23 @@ static void fetch_fn(struct sps_job *job)
         struct imap_view *v = j->s->view;
         if (j->seen_modseq > 0 && j->seen_modseq - 1 == v->highestmodseq)
             v->highestmodseq = j->seen_modseq;
+        else if (j->seen_modseq > 0)
+            imap_view_changed(j->s); /* others changed it meanwhile: read next time */
     }
-    if (j->n > 0 && ofc_db_transaction(job->db, false, 3, read_tx, j, &error) != OFC_DB_OK) {
+    /*
+     * One snapshot for every batch and every octet of the answer; one
+     * statement (a batch without sections) has a snapshot of its own.
+     */
+    int rc = OFC_DB_OK;
+    bool alone = j->n > 0 && j->n <= BATCH && !wants_sections(&j->req);
+    if (alone)
+        rc = read_tx(job->db, j, &error);
+    /* The transaction also reconnects and tries again when the session was lost. */
+    if (j->n > 0 && (!alone || (rc != OFC_DB_OK && !ofc_db_connected(job->db)))) {
+        OFC_FREE(error);
+        rc = ofc_db_transaction_snapshot(job->db, 3, read_tx, j, &error);
+    }
+    if (rc != OFC_DB_OK) {
         (void)evbuffer_drain(job->out, evbuffer_get_length(job->out));
         j->error = error;
         return;

@@ -175,6 +175,9 @@ struct imap_session {
     size_t nliterals;
     size_t pending_octets;  /* octets of the command so far (MaxLineLength * 4 bound) */
     bool discard_until_eol; /* after an error inside a command with a synchronising literal */
+    /* view.c (P1): the watched mailbox changed (atomic: set by the loop, read by jobs). */
+    int view_changed;
+    long long view_synced_ms; /* CLOCK_MONOTONIC of the last sync read (jobs only) */
 };
 
 /*
@@ -404,5 +407,59 @@ void imap_view_sync_command(struct imap_session *s, struct imap_cmd *cmd);
  */
 int imap_view_vanished(struct imap_session *s, struct sps_job *job, long long modseq,
                        const struct imap_seqset *uids, char **error_r);
+
+/* ---- Prepared statements (sql.c; helper P1) ------------------------------ */
+
+/* The statements of the hot paths, prepared once per pooled connection. */
+enum imap_sql_id {
+    IMAP_SQL_SYNC,         /* $1 mailbox, $2 modseq: imap_view_sync's changes */
+    IMAP_SQL_CLAIM_RECENT, /* $1 mailbox, $2 uidnext */
+    IMAP_SQL_MAILBOX_FIND, /* $1 account, $2 name: id, uidvalidity */
+    IMAP_SQL_SELECT_RO,    /* $1 mailbox */
+    IMAP_SQL_SELECT_RW,    /* $1 mailbox */
+    IMAP_SQL_SELECT_UIDS,  /* $1 mailbox: uid, flags, has keywords (0/1) */
+    IMAP_SQL_KEYWORDS,     /* $1 mailbox, $2 limit: the keywords in use */
+    IMAP_SQL_MAILBOX_LOCK, /* $1 mailbox: highestmodseq, row locked */
+    IMAP_SQL_EXPUNGE_ALL,  /* $1 mailbox: \Deleted uids */
+    IMAP_SQL_EXPUNGE_UIDS, /* $1 mailbox, $2 uids: those \Deleted */
+    IMAP_SQL_STORE,        /* store.c's flag change (7 parameters) */
+    IMAP_SQL_SET_MODSEQ,   /* $1 mailbox, $2 highestmodseq */
+    IMAP_SQL_FLAGS_OF,     /* $1 mailbox, $2 uids: uid, flags, keywords, modseq */
+    IMAP_SQL_UNSEEN_ANY,   /* fetch.c \Seen: is there anything to set? */
+    IMAP_SQL_RAISE_MODSEQ, /* $1 mailbox: highestmodseq + 1 */
+    IMAP_SQL_SET_SEEN,     /* fetch.c \Seen */
+    IMAP_SQL_FETCH_ROWS,   /* fetch.c: a batch of messages */
+    IMAP_SQL_FETCH_OCTETS, /* fetch.c: octets of raw (binary result) */
+    IMAP_SQL_COUNT
+};
+struct sps;
+struct pg_result;
+/* The init hook's part: prepares them all (sps_prepare). Returns 0 or -1. */
+int imap_sql_prepare(struct sps *sps);
+/* Runs one with text parameters (as ofc_db_exec_prepared); binary: binary result. */
+struct pg_result *imap_sql(struct ofc_db *db, enum imap_sql_id id, const char *const *params)
+    __attribute__((warn_unused_result));
+struct pg_result *imap_sql_binary(struct ofc_db *db, enum imap_sql_id id, const char *const *params)
+    __attribute__((warn_unused_result));
+
+/*
+ * Skipping the sync when nothing changed (view.c). The selected mailbox
+ * is watched (NOTIFY ofc_mailbox) for the whole selected state; the
+ * watch callback (loop thread) raises the session's flag below with an
+ * atomic store, and imap_view_sync clears it (atomic exchange) before it
+ * reads, so a change committed after the read raises it again. Without
+ * the flag it runs anyway when IMAP_VIEW_SYNC_MAX_MS passed since the
+ * last read (a safety net); a sync that had to leave something for later
+ * (EXPUNGE not allowed) raises it itself.
+ */
+#define IMAP_VIEW_SYNC_MAX_MS 5000
+/* The watch callback of a selected session (sps_client_watch_mailbox). */
+void imap_view_notify(struct sps_client *c, void *state, long long mailbox_id);
+/*
+ * Makes the next imap_view_sync read (any thread): after this session's
+ * own change, whose notification may arrive after the sync that should
+ * announce it (EXPUNGE, APPEND, MOVE, ...).
+ */
+void imap_view_changed(struct imap_session *s);
 
 #endif

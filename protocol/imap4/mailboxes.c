@@ -643,11 +643,29 @@ static void mjob_answer(struct mjob *j, struct evbuffer *out)
     }
 }
 
+static bool read_only_kind(enum mkind kind)
+{
+    return kind == MK_LIST || kind == MK_LSUB || kind == MK_STATUS || kind == MK_GETQUOTA ||
+           kind == MK_GETQUOTAROOT;
+}
+
 static void mjob_fn(struct sps_job *job)
 {
     struct mjob *j = job->arg;
     char *error = NULL;
-    if (ofc_db_transaction(job->db, false, 5, mjob_tx, j, &error) != OFC_DB_OK) {
+    /*
+     * The commands that only read need no transaction of their own: STATUS
+     * is one statement, and BEGIN and COMMIT would be two of its three
+     * round trips; LIST's mailboxes and subscriptions need no common
+     * snapshot (a SUBSCRIBE in between is as if it came before or after).
+     */
+    int rc = read_only_kind(j->kind) ? mjob_tx(job->db, j, &error) : OFC_DB_ERROR;
+    /* The transaction also reconnects and tries again when the session was lost. */
+    if (!read_only_kind(j->kind) || (rc != OFC_DB_OK && !ofc_db_connected(job->db))) {
+        OFC_FREE(error);
+        rc = ofc_db_transaction(job->db, false, 5, mjob_tx, j, &error);
+    }
+    if (rc != OFC_DB_OK) {
         j->error = error != NULL ? error : ofc_xstrdup("unknown error");
         set_reply(j, "NO", TEMP_FAILURE);
         return;
@@ -660,6 +678,9 @@ static void mjob_fn(struct sps_job *job)
      */
     if (j->s->view != NULL && !j->unselect) {
         char *verror = NULL;
+        /* This command's own change (RENAME INBOX expunges) is announced now. */
+        if (!read_only_kind(j->kind))
+            imap_view_changed(j->s);
         if (imap_view_sync(j->s, job, true, &verror) != 0)
             j->error = verror != NULL ? verror : ofc_xstrdup("cannot update the selected mailbox");
     }

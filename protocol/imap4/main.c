@@ -133,7 +133,7 @@ static const struct sps_protocol imap_protocol = {
     .literal = literal,
     .idle_timeout = idle_timeout,
     .shutdown = shutdown_client,
-    .init = NULL,
+    .init = imap_sql_prepare,
 };
 
 int main(int argc, char **argv)

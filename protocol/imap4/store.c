@@ -112,30 +112,7 @@ static void store_reset(struct store_job *j)
     OFC_FREE(j->new_keywords_list);
 }
 
-/*
- * New flags and keywords per mode, computed once in `n`. Keywords compare
- * case-insensitively (RFC 3501 flags are atoms matched without case);
- * the spelling first stored stays.
- */
-static const char store_sql[] =
-    "UPDATE ofc.mailbox_pointer p SET flags = n.flags, keywords = n.keywords, modseq = $7::bigint"
-    "  FROM (SELECT q.uid,"
-    "          (CASE $3::text WHEN '=' THEN $4::int"
-    "                         WHEN '+' THEN q.flags | $4::int"
-    "                         ELSE q.flags & ~$4::int END)::smallint AS flags,"
-    "          CASE $3::text WHEN '=' THEN $5::text[]"
-    "               WHEN '+' THEN q.keywords || ARRAY(SELECT k FROM unnest($5::text[]) k"
-    "                     WHERE lower(k) <> ALL (SELECT lower(x) FROM unnest(q.keywords) x))"
-    "               ELSE ARRAY(SELECT x FROM unnest(q.keywords) WITH ORDINALITY u(x, o)"
-    "                     WHERE lower(x) <> ALL (SELECT lower(k) FROM unnest($5::text[]) k)"
-    "                     ORDER BY o) END AS keywords"
-    "          FROM ofc.mailbox_pointer q"
-    "         WHERE q.mailbox_id = $1::bigint AND q.uid = ANY ($2::bigint[])"
-    "           AND ($6::bigint IS NULL OR q.modseq <= $6::bigint)) n"
-    " WHERE p.mailbox_id = $1::bigint AND p.uid = n.uid"
-    "   AND (p.flags <> n.flags OR p.keywords <> n.keywords)"
-    " RETURNING p.uid";
-
+/* The flag change itself is IMAP_SQL_STORE (sql.c). */
 static int store_tx(struct ofc_db *db, void *ctx, char **error_r)
 {
     struct store_job *j = ctx;
@@ -143,8 +120,7 @@ static int store_tx(struct ofc_db *db, void *ctx, char **error_r)
     char sid[32];
     (void)snprintf(sid, sizeof(sid), "%lld", j->mailbox_id);
     const char *lparams[] = {sid};
-    PGresult *res = ofc_db_query(
-        db, "SELECT highestmodseq FROM ofc.mailbox WHERE id = $1::bigint FOR UPDATE", 1, lparams);
+    PGresult *res = imap_sql(db, IMAP_SQL_MAILBOX_LOCK, lparams);
     if (res == NULL)
         goto failed;
     if (PQntuples(res) == 0) {
@@ -200,7 +176,7 @@ static int store_tx(struct ofc_db *db, void *ctx, char **error_r)
     }
 
     const char *params[] = {sid, uids, mode, sflags, kw, unch, snext};
-    res = ofc_db_query(db, store_sql, 7, params);
+    res = imap_sql(db, IMAP_SQL_STORE, params);
     if (res == NULL)
         goto out;
     bool changed = PQntuples(res) > 0;
@@ -208,10 +184,10 @@ static int store_tx(struct ofc_db *db, void *ctx, char **error_r)
     if (changed) {
         j->modseq = j->before + 1;
         const char *bparams[] = {sid, snext};
-        if (ofc_db_exec(db,
-                        "UPDATE ofc.mailbox SET highestmodseq = $2::bigint WHERE id = $1::bigint",
-                        2, bparams) != 0)
+        res = imap_sql(db, IMAP_SQL_SET_MODSEQ, bparams);
+        if (res == NULL)
             goto out;
+        PQclear(res);
     }
     if (new_keyword && changed) {
         res = ofc_db_query(db,
@@ -231,11 +207,7 @@ static int store_tx(struct ofc_db *db, void *ctx, char **error_r)
         goto out;
     }
     const char *fparams[] = {sid, uids};
-    j->final = ofc_db_query(db,
-                            "SELECT uid, flags, keywords, modseq FROM ofc.mailbox_pointer"
-                            " WHERE mailbox_id = $1::bigint AND uid = ANY ($2::bigint[])"
-                            " ORDER BY uid",
-                            2, fparams);
+    j->final = imap_sql(db, IMAP_SQL_FLAGS_OF, fparams);
     if (j->final == NULL)
         goto out;
     rc = 0;
@@ -288,6 +260,8 @@ static void store_job_fn(struct sps_job *job)
     }
     if (j->modseq > 0 && j->before == v->highestmodseq)
         v->highestmodseq = j->modseq;
+    else if (j->before != v->highestmodseq)
+        imap_view_changed(s); /* others changed it before the lock: read next time */
     if (j->new_keywords_list != NULL) {
         char **kw = NULL;
         size_t nkw = 0;
@@ -637,6 +611,7 @@ static void copy_job_fn(struct sps_job *job)
     /* RFC 6851 §4.3: COPYUID comes untagged, before the EXPUNGEs. */
     if (j->move && copyuid != NULL)
         imap_out_printf(job->out, "* OK %sMoved\r\n", copyuid);
+    imap_view_changed(s); /* MOVE's expunges, COPY into this mailbox: told now */
     if (imap_view_sync(s, job, true, &error) != 0) {
         ofc_warn("%s: %s%s in %s: %s", s->user, uid, verb, s->view->name, error);
         free(error);

@@ -30,6 +30,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
 /* Libraries. */
 #include <event2/buffer.h>
@@ -39,6 +40,7 @@
 #include "ofc_log.h"
 #include "ofc_mem.h"
 #include "ofc_pgarray.h"
+#include "ofc_time.h"
 #include "store_mailbox.h"
 
 /* Protocol. */
@@ -316,17 +318,6 @@ void imap_view_flags_list(struct evbuffer *out, const char *const *keywords, siz
 
 /* ---- Sync --------------------------------------------------------------- */
 
-/* Rows of the sync statement: kind 0 pointer, 1 expunged, 2 the mailbox. */
-static const char sync_sql[] =
-    "SELECT 0, p.uid, p.flags, p.keywords, p.modseq FROM ofc.mailbox_pointer p"
-    " WHERE p.mailbox_id = $1::bigint AND p.modseq > $2::bigint"
-    " UNION ALL"
-    " SELECT 1, e.uid, 0, NULL, e.modseq FROM ofc.mailbox_expunged e"
-    " WHERE e.mailbox_id = $1::bigint AND e.modseq > $2::bigint"
-    " UNION ALL"
-    " SELECT 2, b.uidnext, 0, NULL, b.highestmodseq FROM ofc.mailbox b WHERE b.id = $1::bigint"
-    " ORDER BY 1, 2";
-
 /*
  * Takes the new messages below uidnext as \Recent for this session
  * (read-write views), and adjusts the view's threshold. The recent set of
@@ -341,13 +332,7 @@ static int claim_recent(struct ofc_db *db, struct imap_view *v, long long old_ui
     (void)snprintf(sid, sizeof(sid), "%lld", v->mailbox_id);
     (void)snprintf(snext, sizeof(snext), "%lld", uidnext);
     const char *params[] = {sid, snext};
-    PGresult *res = ofc_db_query(
-        db,
-        "UPDATE ofc.mailbox b SET first_recent_uid = $2::bigint"
-        "  FROM (SELECT first_recent_uid FROM ofc.mailbox WHERE id = $1::bigint FOR UPDATE) o"
-        " WHERE b.id = $1::bigint AND o.first_recent_uid < $2::bigint"
-        " RETURNING o.first_recent_uid",
-        2, params);
+    PGresult *res = imap_sql(db, IMAP_SQL_CLAIM_RECENT, params);
     if (res == NULL) {
         *error_r = ofc_xasprintf("cannot take recent messages of mailbox %lld: %s", v->mailbox_id,
                                  ofc_db_error(db));
@@ -401,17 +386,34 @@ void imap_view_write_fetch_flags(struct imap_session *s, struct evbuffer *out, u
     imap_out_printf(out, ")\r\n");
 }
 
+void imap_view_changed(struct imap_session *s)
+{
+    __atomic_store_n(&s->view_changed, 1, __ATOMIC_SEQ_CST);
+}
+
 int imap_view_sync(struct imap_session *s, struct sps_job *job, bool allow_expunge, char **error_r)
 {
     struct imap_view *v = s->view;
     if (v == NULL)
         return 0;
+    /*
+     * Nothing to read when no notification came since the last read (and
+     * the safety net's time has not passed). Cleared before the read: a
+     * change that the read does not see commits after it started, and its
+     * notification raises the flag again.
+     */
+    long long now = ofc_now_ms();
+    if (__atomic_exchange_n(&s->view_changed, 0, __ATOMIC_SEQ_CST) == 0 &&
+        now - s->view_synced_ms < IMAP_VIEW_SYNC_MAX_MS && now >= s->view_synced_ms)
+        return 0;
+    s->view_synced_ms = now;
     char sid[32], smodseq[32];
     (void)snprintf(sid, sizeof(sid), "%lld", v->mailbox_id);
     (void)snprintf(smodseq, sizeof(smodseq), "%lld", v->highestmodseq);
     const char *params[] = {sid, smodseq};
-    PGresult *res = ofc_db_query(job->db, sync_sql, 2, params);
+    PGresult *res = imap_sql(job->db, IMAP_SQL_SYNC, params);
     if (res == NULL) {
+        imap_view_changed(s);
         *error_r = ofc_xasprintf("cannot read the changes of mailbox %lld: %s", v->mailbox_id,
                                  ofc_db_error(job->db));
         return -1;
@@ -503,6 +505,7 @@ int imap_view_sync(struct imap_session *s, struct sps_job *job, bool allow_expun
         }
         if (!v->read_only && claim_recent(job->db, v, old_uidnext, uidnext, error_r) != 0) {
             PQclear(res);
+            imap_view_changed(s); /* read again next time */
             return -1;
         }
         imap_out_printf(job->out, "* %zu EXISTS\r\n* %zu RECENT\r\n", v->n, view_recent(v));
@@ -511,6 +514,9 @@ int imap_view_sync(struct imap_session *s, struct sps_job *job, bool allow_expun
     v->uidnext = uidnext;
     if (new_highest > v->highestmodseq)
         v->highestmodseq = new_highest;
+    /* Expunges held back for a command that may announce them: the next one reads again. */
+    if (new_highest < highest)
+        imap_view_changed(s);
     return 0;
 }
 
@@ -616,6 +622,27 @@ static int select_qresync_tx(struct ofc_db *db, struct select_job *j, char **err
     return 0;
 }
 
+/* The keywords in use in the mailbox, for FLAGS and PERMANENTFLAGS. */
+static int select_keywords(struct ofc_db *db, struct select_job *j, const char *sid, char **error_r)
+{
+    char slimit[16];
+    (void)snprintf(slimit, sizeof(slimit), "%d", MAX_LISTED_KEYWORDS);
+    const char *kparams[] = {sid, slimit};
+    PGresult *res = imap_sql(db, IMAP_SQL_KEYWORDS, kparams);
+    if (res == NULL) {
+        *error_r = ofc_xasprintf("cannot list the keywords of mailbox %lld: %s", j->mailbox_id,
+                                 ofc_db_error(db));
+        return -1;
+    }
+    const char *lit = ofc_db_value(res, 0, 0);
+    if (lit == NULL || ofc_pg_text_array_parse(lit, &j->keywords, &j->nkeywords) != 0) {
+        j->keywords = NULL;
+        j->nkeywords = 0;
+    }
+    PQclear(res);
+    return 0;
+}
+
 static int select_tx(struct ofc_db *db, void *ctx, char **error_r)
 {
     struct select_job *j = ctx;
@@ -628,19 +655,7 @@ static int select_tx(struct ofc_db *db, void *ctx, char **error_r)
      * progress; a read-write SELECT takes the recent messages in the same
      * statement.
      */
-    PGresult *res =
-        j->read_only ? ofc_db_query(db,
-                                    "SELECT uidvalidity, uidnext, highestmodseq, first_recent_uid"
-                                    "  FROM ofc.mailbox WHERE id = $1::bigint FOR SHARE",
-                                    1, params)
-                     : ofc_db_query(db,
-                                    "UPDATE ofc.mailbox b SET first_recent_uid = b.uidnext"
-                                    "  FROM (SELECT id, first_recent_uid FROM ofc.mailbox"
-                                    "         WHERE id = $1::bigint FOR UPDATE) o"
-                                    " WHERE b.id = o.id"
-                                    " RETURNING b.uidvalidity, b.uidnext, b.highestmodseq,"
-                                    "           o.first_recent_uid",
-                                    1, params);
+    PGresult *res = imap_sql(db, j->read_only ? IMAP_SQL_SELECT_RO : IMAP_SQL_SELECT_RW, params);
     if (res == NULL) {
         *error_r = ofc_xasprintf("cannot open mailbox %lld: %s", j->mailbox_id, ofc_db_error(db));
         return OFC_DB_ERROR;
@@ -656,44 +671,26 @@ static int select_tx(struct ofc_db *db, void *ctx, char **error_r)
     j->first_recent = ofc_db_value_ll(res, 0, 3, 1);
     PQclear(res);
 
-    res = ofc_db_query(db,
-                       "SELECT uid, flags FROM ofc.mailbox_pointer"
-                       " WHERE mailbox_id = $1::bigint ORDER BY uid",
-                       1, params);
+    res = imap_sql(db, IMAP_SQL_SELECT_UIDS, params);
     if (res == NULL) {
         *error_r = ofc_xasprintf("cannot list mailbox %lld: %s", j->mailbox_id, ofc_db_error(db));
         return OFC_DB_ERROR;
     }
     size_t rows = (size_t)PQntuples(res);
+    bool any_keywords = false;
     j->uids = ofc_xcalloc(rows ? rows : 1, sizeof(*j->uids));
     for (size_t i = 0; i < rows; i++) {
         j->uids[i] = (uint32_t)ofc_db_value_ll(res, (int)i, 0, 0);
         if (j->first_unseen == 0 && !(ofc_db_value_ll(res, (int)i, 1, 0) & IMAP_SEEN))
             j->first_unseen = i + 1;
+        if (!any_keywords && ofc_db_value_ll(res, (int)i, 2, 0) != 0)
+            any_keywords = true;
     }
     j->n = rows;
     PQclear(res);
-
-    char slimit[16];
-    (void)snprintf(slimit, sizeof(slimit), "%d", MAX_LISTED_KEYWORDS);
-    const char *kparams[] = {sid, slimit};
-    res = ofc_db_query(db,
-                       "SELECT array(SELECT DISTINCT k FROM ofc.mailbox_pointer p,"
-                       "                    unnest(p.keywords) k"
-                       "              WHERE p.mailbox_id = $1::bigint AND p.keywords <> '{}'"
-                       "              ORDER BY k LIMIT $2::int)",
-                       2, kparams);
-    if (res == NULL) {
-        *error_r = ofc_xasprintf("cannot list the keywords of mailbox %lld: %s", j->mailbox_id,
-                                 ofc_db_error(db));
+    /* Most mailboxes have no keyword at all: then FLAGS lists the system flags only. */
+    if (any_keywords && select_keywords(db, j, sid, error_r) != 0)
         return OFC_DB_ERROR;
-    }
-    const char *lit = ofc_db_value(res, 0, 0);
-    if (lit == NULL || ofc_pg_text_array_parse(lit, &j->keywords, &j->nkeywords) != 0) {
-        j->keywords = NULL;
-        j->nkeywords = 0;
-    }
-    PQclear(res);
     if (j->qresync && j->qr_uidvalidity == j->uidvalidity && select_qresync_tx(db, j, error_r) != 0)
         return OFC_DB_ERROR;
     return OFC_DB_OK;
@@ -732,6 +729,26 @@ static void select_write_qresync(struct imap_session *s, struct select_job *j, s
     }
 }
 
+/* store_mailbox_find() as a prepared statement: SELECT runs it every time. */
+static int mailbox_find(struct ofc_db *db, long long account_id, const char *name,
+                        long long *mailbox_id_r, char **error_r)
+{
+    char saccount[32];
+    (void)snprintf(saccount, sizeof(saccount), "%lld", account_id);
+    const char *params[] = {saccount, name};
+    PGresult *res = imap_sql(db, IMAP_SQL_MAILBOX_FIND, params);
+    if (res == NULL) {
+        *error_r = ofc_xasprintf("cannot look up mailbox %s of account %lld: %s", name, account_id,
+                                 ofc_db_error(db));
+        return -1;
+    }
+    int found = PQntuples(res) > 0;
+    if (found)
+        *mailbox_id_r = ofc_db_value_ll(res, 0, 0, 0);
+    PQclear(res);
+    return found;
+}
+
 static void select_job_fn(struct sps_job *job)
 {
     struct select_job *j = job->arg;
@@ -739,7 +756,7 @@ static void select_job_fn(struct sps_job *job)
     const char *tag = j->cmd->tag;
     const char *verb = j->read_only ? "EXAMINE" : "SELECT";
     char *error = NULL;
-    int found = store_mailbox_find(job->db, s->account_id, j->name, &j->mailbox_id, NULL, &error);
+    int found = mailbox_find(job->db, s->account_id, j->name, &j->mailbox_id, &error);
     if (found < 0) {
         ofc_error("%s: %s %s: %s", s->user, verb, j->name, error);
         free(error);
@@ -775,6 +792,12 @@ static void select_job_fn(struct sps_job *job)
     v->first_recent_uid = (uint32_t)(j->first_recent < 1 ? 1 : j->first_recent);
     s->view = v;
     s->state = IMAP_SELECTED;
+    /*
+     * The watch starts in select_done, after this snapshot: what commits
+     * in between has no notification for us, so the first sync reads.
+     */
+    imap_view_changed(s);
+    s->view_synced_ms = ofc_now_ms();
     if (j->condstore || j->qresync)
         s->condstore = true;
 
@@ -796,9 +819,10 @@ static void select_job_fn(struct sps_job *job)
 
 static void select_done(struct sps_client *c, void *state, void *arg)
 {
-    (void)c;
-    (void)state;
+    struct imap_session *s = state;
     struct select_job *j = arg;
+    if (s != NULL && s->view != NULL && !sps_client_closed(c))
+        sps_client_watch_mailbox(c, s->view->mailbox_id, imap_view_notify);
     select_reset(j);
     imap_seqset_free(&j->qr_known);
     free(j->name);
@@ -951,6 +975,8 @@ static void sync_job_fn(struct sps_job *job)
 {
     struct view_job *j = job->arg;
     char *error = NULL;
+    /* NOOP and CHECK are how clients poll (RFC 3501 §6.1.2): never skipped. */
+    imap_view_changed(j->s);
     if (imap_view_sync(j->s, job, true, &error) != 0) {
         ofc_error("%s: %s: %s", j->s->user, j->cmd->name, error);
         free(error);
@@ -994,8 +1020,7 @@ static int expunge_tx(struct ofc_db *db, void *ctx, char **error_r)
     char sid[32];
     (void)snprintf(sid, sizeof(sid), "%lld", j->mailbox_id);
     const char *lparams[] = {sid};
-    PGresult *res =
-        ofc_db_query(db, "SELECT 1 FROM ofc.mailbox WHERE id = $1::bigint FOR UPDATE", 1, lparams);
+    PGresult *res = imap_sql(db, IMAP_SQL_MAILBOX_LOCK, lparams);
     if (res == NULL) {
         *error_r = ofc_xasprintf("cannot lock mailbox %lld: %s", j->mailbox_id, ofc_db_error(db));
         return OFC_DB_ERROR;
@@ -1003,11 +1028,7 @@ static int expunge_tx(struct ofc_db *db, void *ctx, char **error_r)
     PQclear(res);
     char *array = j->uids != NULL ? ofc_pg_id_array(j->uids, j->n) : NULL;
     const char *params[] = {sid, array};
-    res = ofc_db_query(db,
-                       "SELECT uid FROM ofc.mailbox_pointer"
-                       " WHERE mailbox_id = $1::bigint AND flags & 8 <> 0"
-                       "   AND ($2::bigint[] IS NULL OR uid = ANY ($2::bigint[]))",
-                       2, params);
+    res = imap_sql(db, array != NULL ? IMAP_SQL_EXPUNGE_UIDS : IMAP_SQL_EXPUNGE_ALL, params);
     free(array);
     if (res == NULL) {
         *error_r = ofc_xasprintf("cannot find deleted messages of mailbox %lld: %s", j->mailbox_id,
@@ -1044,6 +1065,7 @@ static void expunge_job_fn(struct sps_job *job)
         imap_out_printf(job->out, "%s OK CLOSE completed\r\n", j->cmd->tag);
         return;
     }
+    imap_view_changed(s); /* this session's own expunges are announced now */
     if (imap_view_sync(s, job, true, &error) != 0) {
         ofc_error("%s: %s in %s: %s", s->user, verb, s->view->name, error);
         free(error);
@@ -1076,6 +1098,7 @@ void imap_cmd_unselect(struct imap_session *s, struct imap_cmd *cmd)
         return;
     }
     view_leave(s);
+    sps_client_watch_mailbox(s->c, 0, NULL);
     imap_tagged(s, cmd->tag, "OK", "UNSELECT completed");
     cmd_done(&cmd);
 }
@@ -1171,8 +1194,11 @@ static void idle_sync_done(struct sps_client *c, void *state, void *arg)
 static void idle_notify(struct sps_client *c, void *state, long long mailbox_id)
 {
     struct imap_session *s = state;
-    if (s->idle_tag == NULL || s->view == NULL || s->view->mailbox_id != mailbox_id) {
-        /* IDLE ended (input.c took DONE): the watch is no longer wanted. */
+    if (s->idle_tag == NULL)
+        return; /* the flag tells the next command */
+    /* Idling: no job but IDLE's own syncs runs, and they keep the view. */
+    if (s->view == NULL || s->view->mailbox_id != mailbox_id) {
+        /* The mailbox was left (CLOSE): the watch is no longer wanted. */
         sps_client_watch_mailbox(c, 0, NULL);
         return;
     }
@@ -1213,8 +1239,15 @@ void imap_cmd_idle(struct imap_session *s, struct imap_cmd *cmd)
     sps_client_set_idle_timeout(s->c, (int)timeout);
     sps_client_puts(s->c, "+ idling\r\n");
     if (s->view != NULL) {
-        sps_client_watch_mailbox(s->c, s->view->mailbox_id, idle_notify);
+        sps_client_watch_mailbox(s->c, s->view->mailbox_id, imap_view_notify);
         /* What changed since the last command is told at once. */
         idle_notify(s->c, s, s->view->mailbox_id);
     }
+}
+
+void imap_view_notify(struct sps_client *c, void *state, long long mailbox_id)
+{
+    struct imap_session *s = state;
+    imap_view_changed(s);
+    idle_notify(c, s, mailbox_id);
 }

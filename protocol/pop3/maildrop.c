@@ -616,16 +616,6 @@ static int retr_tx(struct ofc_db *db, void *ctx, char **error_r)
     }
     /* A retry starts the answer over. */
     (void)evbuffer_drain(j->out, evbuffer_get_length(j->out));
-    /*
-     * One snapshot for every chunk: a message that another session
-     * expunges (and the Collector deletes) meanwhile is still read whole.
-     * Allowed here: no statement has run in this transaction yet.
-     */
-    if (ofc_db_exec(db, "SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY", 0, NULL) !=
-        0) {
-        *error_r = ofc_xasprintf("cannot start the snapshot: %s", ofc_db_error(db));
-        return OFC_DB_ERROR;
-    }
     char mailbox[32], uid[32];
     (void)snprintf(mailbox, sizeof(mailbox), "%lld", j->mailbox_id);
     (void)snprintf(uid, sizeof(uid), "%lld", j->uid);
@@ -711,7 +701,11 @@ static void retr_fn(struct sps_job *job)
     j->out = job->out;
     j->result = -1;
     char *error = NULL;
-    if (ofc_db_transaction(job->db, false, 3, retr_tx, j, &error) != OFC_DB_OK) {
+    /*
+     * One snapshot for every chunk: a message that another session
+     * expunges (and the Collector deletes) meanwhile is still read whole.
+     */
+    if (ofc_db_transaction_snapshot(job->db, 3, retr_tx, j, &error) != OFC_DB_OK) {
         j->result = -1;
         j->error = error;
     }

@@ -40,7 +40,7 @@ def find(lines, pattern):
 
 class ImapSelectTest(ImapTestCase):
     USERS = ["sel", "rec", "sto", "cond", "copy", "move", "exp", "close", "two", "idle", "seq",
-             "kw", "ro", "qr"]
+             "kw", "ro", "qr", "lazy", "pool"]
 
     # ---- helpers ------------------------------------------------------------
 
@@ -399,6 +399,53 @@ class ImapSelectTest(ImapTestCase):
         self.assertEqual(got, [b"* 4 EXISTS\r\n", b"* 0 RECENT\r\n"])
         got = b.ok("UID STORE %d +FLAGS (\\Seen)" % new_uid)
         self.assertEqual(got, [b"* 4 FETCH (FLAGS (\\Seen) UID %d)\r\n" % new_uid])
+
+    def test_changes_reach_other_commands(self):
+        """Others' changes are read when their NOTIFY came (not only on NOOP);
+        this session's own are told at once."""
+        a, uids = self.selected("lazy", 2)
+        b = self.raw("lazy")
+        b.ok("SELECT INBOX")
+        b.ok("STORE 2 +FLAGS.SILENT (\\Flagged)")
+        seen = []
+
+        def told():
+            seen.extend(a.ok("FETCH 1 (UID)"))
+            return b"* 2 FETCH (FLAGS (\\Flagged \\Recent))\r\n" in seen
+        wait_until(told, 10, interval=0.05, what="b's flag change on a's FETCH")
+        # Nothing twice, nothing more: a's next FETCH only answers.
+        self.assertEqual(a.ok("FETCH 1 (UID)"), [b"* 1 FETCH (UID %d)\r\n" % uids[0]])
+        # A delivery reaches a on a command that may announce it.
+        self.bulk("lazy", 1)
+        seen.clear()
+
+        def exists():
+            seen.extend(a.ok("FETCH 1 (UID)"))
+            return b"* 3 EXISTS\r\n" in seen
+        wait_until(exists, 10, interval=0.05, what="EXISTS on a's FETCH")
+        # a's own APPEND and EXPUNGE are in their own responses, whatever NOTIFY does.
+        msg = "Subject: own\r\n\r\nmine\r\n"
+        got = a.ok("APPEND INBOX (\\Deleted) {%d+}\r\n%s" % (len(msg), msg))
+        self.assertIn(b"* 4 EXISTS\r\n", got)
+        self.assertEqual(a.ok("EXPUNGE"), [b"* 4 EXPUNGE\r\n"])
+        self.assertEqual(a.ok("NOOP"), [])
+
+    def test_pool_sessions_replaced(self):
+        """The prepared statements come back with new database sessions."""
+        a, uids = self.selected("pool", 3)
+        n = self.node
+        n.sql("SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+              " WHERE application_name LIKE 'imap4srv/%'")
+        # Each pooled handle finds its session gone and reconnects; several
+        # commands so that every handle of the pool serves one.
+        for _ in range(6):
+            got = a.ok("FETCH 1:* (UID FLAGS)")
+            self.assertEqual(len([g for g in got if b" FETCH (UID " in g]), 3, got)
+        b = self.raw("pool")
+        got, done = b.cmd("SELECT INBOX")
+        self.assertEqual(status(done), "OK", (got, done))
+        b.ok("STORE 1 +FLAGS.SILENT (\\Answered)")
+        self.assertEqual(a.ok("NOOP"), [b"* 1 FETCH (FLAGS (\\Answered \\Recent))\r\n"])
 
     def test_idle(self):
         a, uids = self.selected("idle", 2)

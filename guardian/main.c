@@ -60,6 +60,7 @@
 #include <errno.h>
 #include <limits.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -337,6 +338,24 @@ out:
 
 /* ---- stop ----------------------------------------------------------- */
 
+/* True while pid exists and has not yet exited (a zombie counts as gone). */
+static bool process_exists(pid_t pid)
+{
+    if (kill(pid, 0) != 0)
+        return errno != ESRCH;
+    char path[64];
+    (void)snprintf(path, sizeof(path), "/proc/%ld/stat", (long)pid);
+    FILE *f = fopen(path, "r");
+    if (f == NULL)
+        return true; /* no /proc: trust kill() */
+    char buf[512];
+    size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+    (void)fclose(f);
+    buf[n] = '\0';
+    const char *paren = strrchr(buf, ')');
+    return paren == NULL || paren[1] == '\0' || paren[2] != 'Z';
+}
+
 static int cmd_stop(const struct options *o)
 {
     struct ofc_config *cfg = load_config(o->config);
@@ -369,7 +388,10 @@ static int cmd_stop(const struct options *o)
             free(error);
             goto out;
         }
-        if (now != pid)
+        /* Released the pid file and gone too (its exit may take a moment:
+           closing the database, flushing the log): "stopped" must mean the
+           process no longer exists. */
+        if (now != pid && !process_exists(pid))
             break;
         if (o->timeout_s > 0 && waited_ms >= o->timeout_s * 1000) {
             (void)fprintf(stderr, "%s: ofcguard pid %ld is still stopping after %ld s\n",

@@ -305,6 +305,13 @@ class CollectorTest(TestCase):
                   " WHERE type = 'COLLECTOR' AND instance = 1", check=False)
         self.assertNotEqual(r.returncode, 0)
         self.assertIn("invalid value messages,bogus for parameter Task", r.stderr)
+        # The type's default (set param without an instance) is checked too.
+        r = n.sql("UPDATE process_type_parameter SET default_value = 'bogus'"
+                  " WHERE type = 'COLLECTOR' AND name = 'Task'", check=False)
+        self.assertNotEqual(r.returncode, 0)
+        self.assertIn("invalid value bogus for parameter Task of COLLECTOR", r.stderr)
+        self.assertEqual(n.value("SELECT default_value FROM process_type_parameter"
+                                 " WHERE type = 'COLLECTOR' AND name = 'Task'"), "all")
 
         bill = int(n.value("INSERT INTO message_billing (message_id, sender, recipient, size,"
                            " disposition, submitted_at, disposed_at)"
